@@ -1,0 +1,1 @@
+"""Copy-on-write upload of Cinder RBD volumes to Glance rbd images."""

@@ -1,0 +1,128 @@
+"""Register a clone as a Glance image's location and wait for it to serve.
+
+The clone is registered through Glance's service-only location API
+(``POST /v2/images/{id}/locations``, image API 2.17). Glance then makes the
+image active, sets its size from the store, and computes ``checksum`` and
+``os_hash_value`` in the background by reading the clone. That API needs
+the ``service`` role: either the user's token with a service token from
+``[service_user]`` (``send_service_user_token = True``), or Cinder's
+``[glance]`` service credentials when that user may see the image. The
+legacy ``PATCH /locations`` call, which needs ``show_multiple_locations``
+and never computes hashes, is used only when the deployer allows it.
+"""
+
+import time
+
+import glanceclient.exc
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from cinder import exception
+from cinder.image import glance
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+LOCATION_API = 'location API'
+LEGACY_API = 'legacy locations PATCH'
+IMPORT_LOCK = 'os_glance_import_task'
+
+
+class LocationError(Exception):
+    """The location could not be registered; str() is the reason."""
+
+
+def _code(e):
+    return getattr(e, 'code', None) or type(e).__name__
+
+
+def _attempts():
+    """(description, privileged_user) pairs, least privilege first."""
+    attempts = []
+    if CONF.service_user.send_service_user_token:
+        attempts.append(('user token with service token', False))
+    attempts.append(("Cinder's [glance] service credentials", True))
+    return attempts
+
+
+def register(context, image_id, url, allow_legacy=False):
+    """Add ``url`` as the location of queued image ``image_id``.
+
+    :returns: which API registered it (:data:`LOCATION_API` or
+        :data:`LEGACY_API`).
+    :raises LocationError: with the reason, when no call succeeded.
+    """
+    client = glance.GlanceClientWrapper()
+    refusals = []
+    for who, privileged in _attempts():
+        try:
+            client.call(context, 'add_image_location', image_id, url, {},
+                        privileged_user=privileged)
+            return LOCATION_API
+        except glanceclient.exc.HTTPNotImplemented:
+            break
+        except (glanceclient.exc.HTTPForbidden,
+                glanceclient.exc.HTTPNotFound,
+                glanceclient.exc.HTTPUnauthorized) as e:
+            refusals.append('%s: %s' % (who, _code(e)))
+        except glanceclient.exc.HTTPConflict:
+            raise LocationError('image %s is no longer queued (409)' %
+                                image_id)
+        except exception.GlanceConnectionFailed as e:
+            raise LocationError('Glance is unreachable: %s' % e)
+        except Exception as e:
+            raise LocationError('the location API failed: %s: %s' %
+                                (type(e).__name__, e))
+    else:
+        raise LocationError(
+            'Glance refused the location API (%s); it needs the service '
+            'role: set [service_user] send_service_user_token with a user '
+            'holding the service role' % '; '.join(refusals))
+
+    if not allow_legacy:
+        raise LocationError(
+            'Glance has no location API (image API 2.17) and '
+            'clone_upload_allow_legacy_location is off')
+    try:
+        client.call(context, 'add_location', image_id, url, {})
+    except Exception as e:
+        raise LocationError('the legacy locations PATCH failed (it needs '
+                            'show_multiple_locations in Glance): %s' %
+                            _code(e))
+    return LEGACY_API
+
+
+def wait_active(context, image_id, timeout, interval=0.2):
+    """Wait until Glance serves the image; return it.
+
+    :raises LocationError: when Glance dropped the location (its import
+        task failed), the image went away, or ``timeout`` passed.
+    """
+    client = glance.GlanceClientWrapper()
+    deadline = time.monotonic() + timeout
+    seen_lock = False
+    while True:
+        try:
+            image = client.call(context, 'get', image_id)
+        except glanceclient.exc.HTTPNotFound:
+            raise LocationError('image %s was deleted during the upload' %
+                                image_id)
+        except Exception as e:
+            raise LocationError('reading image %s failed: %s' %
+                                (image_id, _code(e)))
+        status = image.get('status')
+        if status == 'active':
+            return image
+        if status not in ('queued', 'saving', 'importing'):
+            raise LocationError('image %s became %s' % (image_id, status))
+        if image.get(IMPORT_LOCK):
+            seen_lock = True
+        elif seen_lock and status == 'queued':
+            raise LocationError('Glance could not use the location (its '
+                                'location import task failed; see '
+                                'glance-api log); image %s is still queued'
+                                % image_id)
+        if time.monotonic() >= deadline:
+            raise LocationError('image %s is still %s after %ss' %
+                                (image_id, status, timeout))
+        time.sleep(interval)

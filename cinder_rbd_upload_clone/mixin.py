@@ -1,0 +1,129 @@
+"""The mixin that wires discovery, decision, clone and location together.
+
+Put :class:`UploadCloneMixin` before ``RBDDriver`` (or a subclass of it) in
+a class's bases. With ``enable_clone_optimization`` off, every method
+behaves exactly as the parent's.
+"""
+
+import time
+
+from oslo_log import log as logging
+
+from cinder.volume.drivers import rbd as rbd_driver
+
+from cinder_rbd_upload_clone import clone
+from cinder_rbd_upload_clone import eligibility
+from cinder_rbd_upload_clone import location
+from cinder_rbd_upload_clone import options
+from cinder_rbd_upload_clone import stores
+
+LOG = logging.getLogger(__name__)
+
+
+class UploadCloneMixin(object):
+    """Upload RBD volumes to Glance rbd stores as copy-on-write clones."""
+
+    def __init__(self, *args, **kwargs):
+        super(UploadCloneMixin, self).__init__(*args, **kwargs)
+        self.configuration.append_config_values(options.upload_clone_opts)
+        self._store_discovery = stores.StoreDiscovery(
+            self.configuration.clone_upload_stores_cache_ttl)
+
+    @classmethod
+    def get_driver_options(cls):
+        return (super(UploadCloneMixin, cls).get_driver_options() +
+                options.upload_clone_opts)
+
+    @property
+    def _clone_upload_enabled(self):
+        return bool(self.configuration.safe_get('enable_clone_optimization'))
+
+    def _update_volume_stats(self):
+        super(UploadCloneMixin, self)._update_volume_stats()
+        if self._clone_upload_enabled:
+            self._stats['clone_upload_enabled'] = True
+
+    # The decision.
+
+    def _upload_decision(self, context, volume, image_meta):
+        return eligibility.decide(
+            enabled=self._clone_upload_enabled,
+            backend=self._backend_name,
+            image_meta=image_meta,
+            volume=volume,
+            find_store=lambda store_id: self._store_discovery.target_store(
+                context, store_id),
+            cluster_fsid=self._get_fsid)
+
+    # The upload.
+
+    def copy_volume_to_image(self, context, volume, image_service,
+                             image_meta):
+        start = time.monotonic()
+        decision = self._upload_decision(context, volume, image_meta)
+        path, reason, outcome = 'generic copy', decision.reason, 'failed'
+        try:
+            if decision.go:
+                try:
+                    detail = self._clone_upload(context, volume, image_meta,
+                                                decision.store)
+                    path, reason = 'clone', '%s; %s' % (reason, detail)
+                    outcome = 'done'
+                    return
+                except clone.CloneStepError as e:
+                    reason = 'clone path %s; removed what it made' % e
+            super(UploadCloneMixin, self).copy_volume_to_image(
+                context, volume, image_service, image_meta)
+            outcome = 'done'
+        finally:
+            LOG.info('Upload of volume %(vol)s to image %(img)s: %(path)s '
+                     '%(outcome)s in %(secs).2fs: %(reason)s',
+                     {'vol': volume.id, 'img': image_meta['id'],
+                      'path': path, 'outcome': outcome, 'reason': reason,
+                      'secs': time.monotonic() - start})
+
+    def _clone_upload(self, context, volume, image_meta, store):
+        """Clone, register, wait; on any failure undo and raise.
+
+        :returns: a short description of what was done, for the log.
+        :raises clone.CloneStepError: naming the step that failed.
+        """
+        image_id = image_meta['id']
+        conf = self.configuration
+        with rbd_driver.RADOSClient(self) as client:
+            upload = clone.UploadClone(self, client, volume.name, store.pool,
+                                       image_id)
+            try:
+                depth = upload._run('read clone depth', clone.clone_depth,
+                                    self, client, conf.rbd_pool, volume.name)
+                flatten = depth + 1 > conf.rbd_max_clone_depth
+                upload.create(flatten=flatten)
+                url = clone.location_url(store.fsid, store.pool, image_id)
+                api = upload._run(
+                    'register location', location.register, context,
+                    image_id, url, conf.clone_upload_allow_legacy_location)
+                upload._run('wait for image to become active',
+                            location.wait_active, context, image_id,
+                            conf.clone_upload_activation_timeout)
+            except Exception as e:
+                failures = upload.rollback()
+                if failures:
+                    LOG.error('Clone upload of volume %(vol)s left RBD '
+                              'objects behind (%(what)s); the collector '
+                              'removes them later',
+                              {'vol': volume.id,
+                               'what': ', '.join(w for w, _e in failures)})
+                if isinstance(e, clone.CloneStepError):
+                    raise
+                raise clone.CloneStepError('clone upload', e)
+
+        if api == location.LEGACY_API:
+            LOG.warning('Image %s was registered through the legacy '
+                        'locations call: Glance will not compute its '
+                        'checksum or os_hash_value', image_id)
+            hashes = 'no checksum (legacy location call)'
+        else:
+            hashes = 'Glance computes its checksum in the background'
+        return '%s/%s%s, %s' % (store.pool, image_id,
+                                ' flattened (clone depth %d)' % (depth + 1)
+                                if flatten else '', hashes)

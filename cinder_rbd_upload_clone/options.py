@@ -1,0 +1,80 @@
+"""Configuration options of the upload-clone extension.
+
+The options are per backend: they are registered in Cinder's shared
+``backend_defaults`` group (so ``[backend_defaults]`` sets them for every
+backend) and appended to each driver's configuration (so a backend section
+such as ``[ceph]`` overrides them), exactly as in-tree drivers do.
+"""
+
+from oslo_config import cfg
+
+from cinder.volume import configuration
+
+FLATTEN_NEVER = 'never'
+FLATTEN_SYNC = 'sync'
+FLATTEN_BACKGROUND = 'background'
+
+upload_clone_opts = [
+    cfg.BoolOpt('enable_clone_optimization',
+                default=False,
+                help='Upload a volume to a Glance image as a copy-on-write '
+                     'RBD clone in the Glance store\'s pool instead of '
+                     'copying its data, when the target Glance store is an '
+                     'rbd store on the same Ceph cluster and the image is '
+                     'raw/bare. Security trade-off: the image is registered '
+                     'through Glance\'s location API, so its data never '
+                     'passes through Glance on upload; Glance computes the '
+                     'checksum and os_hash_value afterwards by reading the '
+                     'clone. It also requires Glance\'s Ceph user to read '
+                     'the volumes pool, Cinder\'s Ceph user to write the '
+                     'images pool, and Cinder\'s service user to hold the '
+                     'Glance "service" role. Leave off unless the deployment '
+                     'accepts these. When off, uploads behave exactly as '
+                     'the upstream RBD driver.'),
+    cfg.IntOpt('clone_upload_stores_cache_ttl',
+               default=300,
+               min=0,
+               help='Seconds to cache Glance\'s store list '
+                    '(GET /v2/info/stores/detail). 0 asks Glance on every '
+                    'upload.'),
+    cfg.IntOpt('clone_upload_activation_timeout',
+               default=60,
+               min=1,
+               help='Seconds to wait for Glance to make the image active '
+                    'after its location is registered. On timeout the '
+                    'clone is removed and the upload uses the generic '
+                    'copy.'),
+    cfg.BoolOpt('clone_upload_allow_legacy_location',
+                default=False,
+                help='Where Glance lacks the service-only location API '
+                     '(image API 2.17), register the clone through the '
+                     'legacy PATCH /locations call. That call needs '
+                     'show_multiple_locations in Glance (see OSSN-0065) and '
+                     'Glance then never computes the image\'s checksum or '
+                     'os_hash_value. When False such uploads use the '
+                     'generic copy.'),
+    cfg.IntOpt('clone_upload_gc_interval',
+               default=600,
+               min=0,
+               help='Seconds between sweeps that remove upload snapshots '
+                    'whose Glance image is gone, volumes kept hidden only '
+                    'for such images, and clones left by an interrupted '
+                    'upload. 0 disables the periodic sweep (deletes still '
+                    'collect what they can).'),
+    cfg.IntOpt('clone_upload_gc_grace',
+               default=3600,
+               min=0,
+               help='Seconds an unregistered clone (its Glance image still '
+                    'queued or gone) is left alone before a sweep treats it '
+                    'as left by an interrupted upload and removes it. The '
+                    'sweep at cinder-volume start-up ignores the grace for '
+                    'uploads of this host.'),
+]
+
+CONF = cfg.CONF
+CONF.register_opts(upload_clone_opts, group=configuration.SHARED_CONF_GROUP)
+
+
+def list_opts():
+    """Options for oslo-config-generator, as a backend section shows them."""
+    return [(configuration.SHARED_CONF_GROUP, upload_clone_opts)]
