@@ -26,8 +26,7 @@ class UploadCloneMixin(object):
     def __init__(self, *args, **kwargs):
         super(UploadCloneMixin, self).__init__(*args, **kwargs)
         self.configuration.append_config_values(options.upload_clone_opts)
-        self._store_discovery = stores.StoreDiscovery(
-            self.configuration.clone_upload_stores_cache_ttl)
+        self._store_discovery_cache = None
 
     @classmethod
     def get_driver_options(cls):
@@ -36,7 +35,16 @@ class UploadCloneMixin(object):
 
     @property
     def _clone_upload_enabled(self):
-        return bool(self.configuration.safe_get('enable_clone_optimization'))
+        # ``is True``: only a real BoolOpt value turns the feature on.
+        return self.configuration.safe_get(
+            'enable_clone_optimization') is True
+
+    @property
+    def _store_discovery(self):
+        if self._store_discovery_cache is None:
+            self._store_discovery_cache = stores.StoreDiscovery(
+                self.configuration.clone_upload_stores_cache_ttl)
+        return self._store_discovery_cache
 
     def _update_volume_stats(self):
         super(UploadCloneMixin, self)._update_volume_stats()
@@ -59,6 +67,10 @@ class UploadCloneMixin(object):
 
     def copy_volume_to_image(self, context, volume, image_service,
                              image_meta):
+        if not self._clone_upload_enabled:
+            # Exactly the parent's behaviour, not even a log line.
+            return super(UploadCloneMixin, self).copy_volume_to_image(
+                context, volume, image_service, image_meta)
         start = time.monotonic()
         decision = self._upload_decision(context, volume, image_meta)
         path, reason, outcome = 'generic copy', decision.reason, 'failed'
