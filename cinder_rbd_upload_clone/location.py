@@ -18,7 +18,10 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cinder import exception
-from cinder.image import glance
+# image_utils first: importing cinder.image.glance on its own hits a cycle
+# between the two modules (cinder 29).
+from cinder.image import image_utils  # noqa: F401
+from cinder.image import glance  # noqa: I202
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF

@@ -15,7 +15,10 @@ import glanceclient.exc
 from oslo_log import log as logging
 
 from cinder import exception
-from cinder.image import glance
+# image_utils first: importing cinder.image.glance on its own hits a cycle
+# between the two modules (cinder 29).
+from cinder.image import image_utils  # noqa: F401
+from cinder.image import glance  # noqa: I202
 
 LOG = logging.getLogger(__name__)
 
@@ -111,7 +114,7 @@ class StoreDiscovery(object):
                 "Glance refused Cinder's [glance] credentials (401)")
         except exception.GlanceConnectionFailed as e:
             raise StoreLookupError("Glance is unreachable: %s" % e)
-        except glanceclient.exc.HttpError as e:
+        except glanceclient.exc.HTTPException as e:
             raise StoreLookupError(
                 "Glance answered the stores detail request with %s" %
                 (getattr(e, 'code', None) or e))

@@ -1,0 +1,286 @@
+"""A small in-memory Ceph cluster with the rados/rbd calls the driver uses.
+
+It keeps pools, images, snapshots, protection and clone parentage, and
+refuses what librbd refuses (removing a protected snapshot, unprotecting a
+snapshot with children, removing an image with snapshots), so tests can
+assert that a failed upload left nothing behind.
+"""
+
+import collections
+
+RBD_FEATURE_LAYERING = 1
+RBD_FEATURE_STRIPINGV2 = 2
+RBD_FEATURE_EXCLUSIVE_LOCK = 4
+RBD_FEATURE_OBJECT_MAP = 8
+RBD_FEATURE_FAST_DIFF = 16
+RBD_FEATURE_DEEP_FLATTEN = 32
+RBD_FEATURE_JOURNALING = 64
+RBD_OPERATION_FEATURE_CLONE_PARENT = 1
+
+
+class Error(Exception):
+    pass
+
+
+class ImageNotFound(Error):
+    pass
+
+
+class ImageExists(Error):
+    pass
+
+
+class ImageBusy(Error):
+    pass
+
+
+class ImageHasSnapshots(Error):
+    pass
+
+
+class InvalidArgument(Error):
+    pass
+
+
+class PermissionError(Error):  # noqa: A001 (librbd's name)
+    pass
+
+
+class TimeOut(Error):
+    pass
+
+
+class ObjectNotFound(Error):
+    pass
+
+
+class FakeImage(object):
+    def __init__(self, size, features, order, parent=None):
+        self.size = size
+        self.features = features
+        self.order = order
+        self.parent = parent            # (pool, name, snap) or None
+        self.snaps = collections.OrderedDict()   # name -> {'protected'}
+
+
+class Cluster(object):
+    """The state; one per test."""
+
+    def __init__(self, fsid='fsid-volumes', pools=('volumes', 'images'),
+                 default_features=61):
+        self.fsid = fsid
+        self.pools = {p: {} for p in pools}
+        self.default_features = default_features
+        self.calls = []
+
+    def add_image(self, pool, name, size=1 << 30):
+        self.pools[pool][name] = FakeImage(size, self.default_features, 22)
+
+    def children(self, pool, name, snap):
+        return [(p, n) for p, images in self.pools.items()
+                for n, img in images.items()
+                if img.parent == (pool, name, snap)]
+
+    def inventory(self):
+        """{pool/name: [snap names]} of everything in the cluster."""
+        return {'%s/%s' % (p, n): list(img.snaps)
+                for p, images in self.pools.items()
+                for n, img in images.items()}
+
+    # Module factories, as the driver takes them (rados=..., rbd=...).
+
+    def rados_module(self):
+        cluster = self
+
+        class Rados(object):
+            def __init__(self, rados_id=None, clustername=None,
+                         conffile=None):
+                self.connected = False
+
+            def conf_set(self, key, value):
+                pass
+
+            def conf_get(self, key):
+                if key == 'rbd_default_features':
+                    return str(cluster.default_features)
+                return None
+
+            def connect(self):
+                self.connected = True
+
+            def shutdown(self):
+                self.connected = False
+
+            def get_fsid(self):
+                return cluster.fsid
+
+            def open_ioctx(self, pool):
+                if pool not in cluster.pools:
+                    raise ObjectNotFound(pool)
+                return Ioctx(pool)
+
+        class Ioctx(object):
+            def __init__(self, pool):
+                self.pool = pool
+
+            def close(self):
+                pass
+
+            def get_pool_name(self):
+                return self.pool
+
+        mod = type(collections)('rados')
+        mod.Rados = Rados
+        mod.Error = Error
+        mod.ObjectNotFound = ObjectNotFound
+        return mod
+
+    def rbd_module(self):
+        cluster = self
+
+        def _images(ioctx):
+            return cluster.pools[ioctx.pool]
+
+        class RBD(object):
+            def clone(self, p_ioctx, p_name, p_snap, c_ioctx, c_name,
+                      features=0, order=None, **kwargs):
+                cluster.calls.append(('clone', p_ioctx.pool, p_name, p_snap,
+                                      c_ioctx.pool, c_name, features, order))
+                parent = _images(p_ioctx).get(p_name)
+                if parent is None or p_snap not in parent.snaps:
+                    raise ImageNotFound(p_name)
+                if not parent.snaps[p_snap]['protected']:
+                    raise InvalidArgument('parent snapshot not protected')
+                if c_name in _images(c_ioctx):
+                    raise ImageExists(c_name)
+                _images(c_ioctx)[c_name] = FakeImage(
+                    parent.size, features, order,
+                    parent=(p_ioctx.pool, p_name, p_snap))
+
+            def remove(self, ioctx, name):
+                cluster.calls.append(('remove', ioctx.pool, name))
+                img = _images(ioctx).get(name)
+                if img is None:
+                    raise ImageNotFound(name)
+                if img.snaps:
+                    raise ImageHasSnapshots(name)
+                del _images(ioctx)[name]
+
+            def rename(self, ioctx, src, dst):
+                _images(ioctx)[dst] = _images(ioctx).pop(src)
+                for images in cluster.pools.values():
+                    for img in images.values():
+                        if img.parent and img.parent[:2] == (ioctx.pool,
+                                                             src):
+                            img.parent = (ioctx.pool, dst, img.parent[2])
+
+            def list(self, ioctx):
+                return list(_images(ioctx))
+
+            def trash_move(self, ioctx, name, delay=0):
+                self.remove(ioctx, name)
+
+            def version(self):
+                return (1, 16, 0)
+
+        class Image(object):
+            def __init__(self, ioctx, name, snapshot=None, read_only=False):
+                if name not in _images(ioctx):
+                    raise ImageNotFound(name)
+                self.ioctx = ioctx
+                self.name = name
+                self.snapshot = snapshot
+
+            @property
+            def _img(self):
+                try:
+                    return _images(self.ioctx)[self.name]
+                except KeyError:
+                    raise ImageNotFound(self.name)
+
+            def close(self):
+                pass
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *args):
+                self.close()
+
+            def size(self):
+                return self._img.size
+
+            def stripe_unit(self):
+                return 1 << self._img.order
+
+            def features(self):
+                return self._img.features
+
+            def op_features(self):
+                return RBD_OPERATION_FEATURE_CLONE_PARENT
+
+            def create_snap(self, snap):
+                cluster.calls.append(('create_snap', self.ioctx.pool,
+                                      self.name, snap))
+                if snap in self._img.snaps:
+                    raise ImageExists(snap)
+                self._img.snaps[snap] = {'protected': False}
+
+            def protect_snap(self, snap):
+                cluster.calls.append(('protect_snap', self.ioctx.pool,
+                                      self.name, snap))
+                if snap not in self._img.snaps:
+                    raise ImageNotFound(snap)
+                self._img.snaps[snap]['protected'] = True
+
+            def unprotect_snap(self, snap):
+                cluster.calls.append(('unprotect_snap', self.ioctx.pool,
+                                      self.name, snap))
+                if snap not in self._img.snaps:
+                    raise ImageNotFound(snap)
+                if not self._img.snaps[snap]['protected']:
+                    raise InvalidArgument(snap)
+                if cluster.children(self.ioctx.pool, self.name, snap):
+                    raise ImageBusy(snap)
+                self._img.snaps[snap]['protected'] = False
+
+            def remove_snap(self, snap):
+                cluster.calls.append(('remove_snap', self.ioctx.pool,
+                                      self.name, snap))
+                if snap not in self._img.snaps:
+                    raise ImageNotFound(snap)
+                if self._img.snaps[snap]['protected']:
+                    raise ImageBusy(snap)
+                del self._img.snaps[snap]
+
+            def is_protected_snap(self, snap):
+                return self._img.snaps[snap]['protected']
+
+            def list_snaps(self):
+                return [{'id': i, 'name': n, 'size': self._img.size}
+                        for i, n in enumerate(self._img.snaps)]
+
+            def set_snap(self, snap):
+                self.snapshot = snap
+
+            def parent_info(self):
+                if self._img.parent is None:
+                    raise ImageNotFound('no parent')
+                return self._img.parent
+
+            def list_children(self):
+                return cluster.children(self.ioctx.pool, self.name,
+                                        self.snapshot)
+
+            def flatten(self):
+                cluster.calls.append(('flatten', self.ioctx.pool, self.name))
+                self._img.parent = None
+
+        mod = type(collections)('rbd')
+        for name, value in list(globals().items()):
+            if name.startswith('RBD_') or (isinstance(value, type) and
+                                           issubclass(value, Exception)):
+                setattr(mod, name, value)
+        mod.RBD = RBD
+        mod.Image = Image
+        return mod

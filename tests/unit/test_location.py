@@ -1,0 +1,148 @@
+"""Location registration: which credentials, which API, what errors."""
+
+from unittest import mock
+
+import ddt
+import glanceclient.exc
+from oslo_config import cfg
+import testtools
+
+from cinder import exception
+
+from cinder_rbd_upload_clone import location
+
+CONF = cfg.CONF
+URL = 'rbd://fsid/images/img/snap'
+
+
+@ddt.ddt
+class RegisterTestCase(testtools.TestCase):
+
+    def setUp(self):
+        super(RegisterTestCase, self).setUp()
+        self.client = mock.Mock()
+        patcher = mock.patch('cinder.image.glance.GlanceClientWrapper',
+                             return_value=self.client)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.service_token(True)
+
+    def service_token(self, on):
+        CONF.set_override('send_service_user_token', on,
+                          group='service_user')
+        self.addCleanup(CONF.clear_override, 'send_service_user_token',
+                        group='service_user')
+
+    def calls(self):
+        return [(c[0][1], c[1].get('privileged_user', False))
+                for c in self.client.call.call_args_list]
+
+    def test_user_token_with_service_token_first(self):
+        self.assertEqual(location.LOCATION_API,
+                         location.register('ctx', 'img', URL))
+        self.client.call.assert_called_once_with(
+            'ctx', 'add_image_location', 'img', URL, {},
+            privileged_user=False)
+
+    def test_service_credentials_without_service_token(self):
+        self.service_token(False)
+        location.register('ctx', 'img', URL)
+        self.assertEqual([('add_image_location', True)], self.calls())
+
+    @ddt.data(glanceclient.exc.HTTPForbidden(),
+              glanceclient.exc.HTTPNotFound(),
+              glanceclient.exc.HTTPUnauthorized())
+    def test_refused_then_service_credentials(self, error):
+        self.client.call.side_effect = [error, None]
+        self.assertEqual(location.LOCATION_API,
+                         location.register('ctx', 'img', URL))
+        self.assertEqual([('add_image_location', False),
+                          ('add_image_location', True)], self.calls())
+
+    def test_refused_by_all(self):
+        self.client.call.side_effect = glanceclient.exc.HTTPForbidden()
+        e = self.assertRaises(location.LocationError, location.register,
+                              'ctx', 'img', URL)
+        self.assertIn('service role', str(e))
+
+    def test_no_new_api_no_legacy(self):
+        self.client.call.side_effect = glanceclient.exc.HTTPNotImplemented()
+        e = self.assertRaises(location.LocationError, location.register,
+                              'ctx', 'img', URL)
+        self.assertIn('clone_upload_allow_legacy_location is off', str(e))
+        self.assertEqual(1, self.client.call.call_count)
+
+    def test_no_new_api_legacy_allowed(self):
+        self.client.call.side_effect = [
+            glanceclient.exc.HTTPNotImplemented(), None]
+        self.assertEqual(location.LEGACY_API,
+                         location.register('ctx', 'img', URL,
+                                           allow_legacy=True))
+        self.assertEqual([('add_image_location', False),
+                          ('add_location', False)], self.calls())
+
+    def test_legacy_refused(self):
+        self.client.call.side_effect = [
+            glanceclient.exc.HTTPNotImplemented(),
+            glanceclient.exc.HTTPForbidden()]
+        e = self.assertRaises(location.LocationError, location.register,
+                              'ctx', 'img', URL, allow_legacy=True)
+        self.assertIn('show_multiple_locations', str(e))
+
+    @ddt.data((glanceclient.exc.HTTPConflict(), 'no longer queued'),
+              (exception.GlanceConnectionFailed(reason='x'), 'unreachable'),
+              (glanceclient.exc.HTTPInternalServerError(), 'failed'))
+    @ddt.unpack
+    def test_other_errors(self, error, words):
+        self.client.call.side_effect = error
+        e = self.assertRaises(location.LocationError, location.register,
+                              'ctx', 'img', URL)
+        self.assertIn(words, str(e))
+
+
+class WaitActiveTestCase(testtools.TestCase):
+
+    def setUp(self):
+        super(WaitActiveTestCase, self).setUp()
+        self.client = mock.Mock()
+        patcher = mock.patch('cinder.image.glance.GlanceClientWrapper',
+                             return_value=self.client)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.addCleanup(mock.patch.stopall)
+        mock.patch('time.sleep').start()
+
+    def images(self, *states):
+        self.client.call.side_effect = [
+            s if isinstance(s, Exception) else dict(status=s[0], **s[1])
+            for s in states]
+
+    def test_active(self):
+        self.images(('queued', {location.IMPORT_LOCK: 't'}),
+                    ('active', {}))
+        self.assertEqual('active',
+                         location.wait_active('ctx', 'img', 10)['status'])
+
+    def test_task_failed(self):
+        self.images(('queued', {location.IMPORT_LOCK: 't'}),
+                    ('queued', {}))
+        e = self.assertRaises(location.LocationError, location.wait_active,
+                              'ctx', 'img', 10)
+        self.assertIn('location import task failed', str(e))
+
+    def test_deleted_meanwhile(self):
+        self.images(glanceclient.exc.HTTPNotFound())
+        e = self.assertRaises(location.LocationError, location.wait_active,
+                              'ctx', 'img', 10)
+        self.assertIn('deleted during the upload', str(e))
+
+    def test_killed(self):
+        self.images(('killed', {}))
+        self.assertRaises(location.LocationError, location.wait_active,
+                          'ctx', 'img', 10)
+
+    def test_timeout(self):
+        self.client.call.return_value = {'status': 'queued'}
+        e = self.assertRaises(location.LocationError, location.wait_active,
+                              'ctx', 'img', 0)
+        self.assertIn('still queued', str(e))

@@ -1,0 +1,193 @@
+"""The upload path end to end on a fake cluster, Glance mocked."""
+
+from unittest import mock
+
+import ddt
+import glanceclient.exc
+
+from cinder import exception
+from cinder.volume.drivers import rbd as rbd_driver
+
+from cinder_rbd_upload_clone import clone
+from cinder_rbd_upload_clone import mixin
+from tests.unit import base
+
+
+@ddt.ddt
+class CloneUploadTestCase(base.DriverTestCase):
+
+    def test_clone_layout_matches_glance_rbd_store(self):
+        meta = self.upload()
+        image_id = meta['id']
+        snap = 'upload-%s.clone_snap' % image_id
+        self.assertEqual({'volumes/%s' % self.volume.name: [snap],
+                          'images/%s' % image_id: ['snap']},
+                         self.cluster.inventory())
+        vol = self.cluster.pools['volumes'][self.volume.name]
+        img = self.cluster.pools['images'][image_id]
+        self.assertTrue(vol.snaps[snap]['protected'])
+        self.assertTrue(img.snaps['snap']['protected'])
+        self.assertEqual(('volumes', self.volume.name, snap), img.parent)
+        # Glance's rbd store uses rbd_default_features of its cluster.
+        self.assertEqual(self.cluster.default_features, img.features)
+        self.generic_upload.assert_not_called()
+
+    def test_location_is_glance_rbd_url(self):
+        meta = self.upload()
+        add = [c for c in self.glance.call.call_args_list
+               if c[0][1] == 'add_image_location'][0]
+        self.assertEqual(
+            (meta['id'], 'rbd://fsid-volumes/images/%s/snap' % meta['id'],
+             {}), add[0][2:])
+
+    def test_volume_data_untouched(self):
+        self.upload()
+        mutating = [c for c in self.cluster.calls
+                    if c[1] == 'volumes' and c[0] not in (
+                        'create_snap', 'protect_snap', 'clone')]
+        self.assertEqual([], mutating)
+
+    def test_option_off_is_parent_behaviour(self):
+        self.configuration.enable_clone_optimization = False
+        meta = self.upload()
+        self.generic_upload.assert_called_once_with(
+            self.context, self.volume, mock.sentinel.image_service, meta)
+        self.glance.call.assert_not_called()
+        self.assertOnlyVolumeLeft()
+
+    @ddt.data(('qcow2', 'bare'), ('raw', 'ovf'), ('raw', 'compressed'),
+              ('vmdk', 'bare'))
+    @ddt.unpack
+    def test_other_formats_use_generic(self, disk, container):
+        with mock.patch.object(mixin.LOG, 'info') as info:
+            self.upload(base.fake_image_meta(disk, container))
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
+        self.assertEqual(1, info.call_count)
+        self.assertIn('generic copy', info.call_args[0][1]['path'])
+
+    def test_encrypted_volume_uses_generic(self):
+        vol = base.fake_volume(encrypted=True)
+        self.cluster.add_image('volumes', vol.name)
+        self.upload(volume=vol)
+        self.generic_upload.assert_called_once()
+        self.assertNotIn('get_stores_info_detail', self.glance_methods())
+
+    def test_other_cluster_uses_generic(self):
+        self.cluster.fsid = 'fsid-other'
+        with mock.patch.object(mixin.LOG, 'info') as info:
+            self.upload()
+        self.generic_upload.assert_called_once()
+        reason = info.call_args[0][1]['reason']
+        self.assertIn('cluster fsid-volumes', reason)
+        self.assertIn('cluster fsid-other', reason)
+        self.assertOnlyVolumeLeft()
+
+    def test_store_from_volume_type(self):
+        vol = base.fake_volume(store_id='files')
+        self.cluster.add_image('volumes', vol.name)
+        with mock.patch.object(mixin.LOG, 'info') as info:
+            self.upload(volume=vol)
+        self.generic_upload.assert_called_once()
+        self.assertIn("store 'files' is of type 'file'",
+                      info.call_args[0][1]['reason'])
+
+    @ddt.data(glanceclient.exc.HTTPNotFound(),
+              glanceclient.exc.HTTPForbidden(),
+              glanceclient.exc.HTTPInternalServerError(),
+              exception.GlanceConnectionFailed(reason='refused'),
+              ValueError('Expecting value: line 1 column 1'))
+    def test_glance_store_errors_use_generic(self, error):
+        self.glance_calls['get_stores_info_detail'] = error
+        self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
+
+    @ddt.data('_create_snapshot', '_protect_snapshot', '_clone_geometry',
+              '_clone', '_create_image_snapshot', '_protect_image_snapshot')
+    def test_failure_at_each_rbd_step_leaves_nothing(self, step):
+        with mock.patch.object(clone.UploadClone, step,
+                               side_effect=fake_permission_error(self)):
+            with mock.patch.object(mixin.LOG, 'info') as info:
+                self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
+        self.assertIn('removed what it made', info.call_args[0][1]['reason'])
+
+    @ddt.data('register', 'wait_active')
+    def test_failure_in_glance_steps_leaves_nothing(self, step):
+        with mock.patch('cinder_rbd_upload_clone.location.' + step,
+                        side_effect=RuntimeError('boom')):
+            self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
+
+    def test_location_refused_leaves_nothing(self):
+        self.glance_calls['add_image_location'] = (
+            glanceclient.exc.HTTPForbidden())
+        self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
+
+    def test_image_never_active_leaves_nothing(self):
+        self.configuration.clone_upload_activation_timeout = 0
+        self.glance_calls['get'] = lambda image_id: {'id': image_id,
+                                                     'status': 'queued'}
+        self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
+
+    def test_undo_failure_is_logged_and_rest_undone(self):
+        with mock.patch.object(clone.UploadClone, '_protect_image_snapshot',
+                               side_effect=RuntimeError('boom')), \
+                mock.patch.object(clone.UploadClone, '_remove_clone',
+                                  side_effect=RuntimeError('busy')), \
+                mock.patch.object(mixin.LOG, 'error') as error:
+            meta = self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertIn('remove clone', error.call_args[0][1]['what'])
+        # The clone's snapshot was undone; the clone, and so the protected
+        # snapshot it hangs from, are left for the collector.
+        inventory = self.cluster.inventory()
+        self.assertEqual(['upload-%s.clone_snap' % meta['id']],
+                         inventory.pop('volumes/%s' % self.volume.name))
+        self.assertEqual({'images/%s' % meta['id']: []}, inventory)
+
+    def test_deep_chain_is_flattened(self):
+        # volume is a clone of a clone of ... (depth = rbd_max_clone_depth)
+        self.configuration.rbd_max_clone_depth = 1
+        self.cluster.add_image('volumes', 'base')
+        self.cluster.pools['volumes']['base'].snaps['s'] = {
+            'protected': True}
+        self.cluster.pools['volumes'][self.volume.name].parent = (
+            'volumes', 'base', 's')
+        meta = self.upload()
+        img = self.cluster.pools['images'][meta['id']]
+        self.assertIsNone(img.parent)
+        self.assertEqual(['snap'], list(img.snaps))
+        self.assertEqual(
+            [], list(self.cluster.pools['volumes'][self.volume.name].snaps))
+
+    def test_stats_report_clone_upload(self):
+        with mock.patch.object(rbd_driver.RBDDriver,
+                               '_update_volume_stats'):
+            self.driver._stats = {}
+            self.driver._update_volume_stats()
+        self.assertTrue(self.driver._stats['clone_upload_enabled'])
+
+    def test_stats_unchanged_when_off(self):
+        self.configuration.enable_clone_optimization = False
+        with mock.patch.object(rbd_driver.RBDDriver,
+                               '_update_volume_stats'):
+            self.driver._stats = {}
+            self.driver._update_volume_stats()
+        self.assertNotIn('clone_upload_enabled', self.driver._stats)
+
+    def test_driver_options_include_ours(self):
+        names = [o.name for o in self.driver.get_driver_options()]
+        self.assertIn('enable_clone_optimization', names)
+        self.assertIn('rbd_pool', names)
+
+
+def fake_permission_error(test):
+    return test.driver.rbd.PermissionError('Operation not permitted')
