@@ -91,8 +91,10 @@ class UploadClone(object):
     :param image_id: the Glance image id (the clone's name).
     """
 
-    def __init__(self, driver, client, volume_name, dest_pool, image_id):
+    def __init__(self, driver, client, volume_name, dest_pool, image_id,
+                 pending=None):
         self.driver = driver
+        self.pending = pending
         self.client = client
         self.volume_name = volume_name
         self.dest_pool = dest_pool
@@ -130,6 +132,18 @@ class UploadClone(object):
                                          self.snap_name, dest, self.image_id,
                                          features=features, order=order)
         self._undo.append(('remove clone', self._remove_clone))
+
+    def _mark_pending(self):
+        key, value = self.pending
+        with pool_ioctx(self.client, self.dest_pool) as dest:
+            with self._proxy(self.image_id, dest) as image:
+                image.metadata_set(key, value)
+
+    def clear_pending(self):
+        """The image is served: the clone is no longer an upload's."""
+        with pool_ioctx(self.client, self.dest_pool) as dest:
+            with self._proxy(self.image_id, dest) as image:
+                image.metadata_remove(self.pending[0])
 
     def _flatten(self):
         with pool_ioctx(self.client, self.dest_pool) as dest:
@@ -199,6 +213,8 @@ class UploadClone(object):
                                     self._clone_geometry)
         self._run('clone into %s' % self.dest_pool, self._clone,
                   features, order)
+        if self.pending:
+            self._run('mark clone pending', self._mark_pending)
         if flatten:
             self._run('flatten clone', self._flatten)
         self._run('snapshot clone', self._create_image_snapshot)

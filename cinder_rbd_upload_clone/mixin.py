@@ -5,13 +5,20 @@ a class's bases. With ``enable_clone_optimization`` off, every method
 behaves exactly as the parent's.
 """
 
+import threading
 import time
 
+import glanceclient.exc
 from oslo_log import log as logging
+from oslo_service import loopingcall
 
+from cinder import context as cinder_context
+from cinder.image import image_utils  # noqa: F401 (see stores.py)
+from cinder.image import glance  # noqa: I202
 from cinder.volume.drivers import rbd as rbd_driver
 
 from cinder_rbd_upload_clone import clone
+from cinder_rbd_upload_clone import collector
 from cinder_rbd_upload_clone import eligibility
 from cinder_rbd_upload_clone import location
 from cinder_rbd_upload_clone import options
@@ -27,6 +34,9 @@ class UploadCloneMixin(object):
         super(UploadCloneMixin, self).__init__(*args, **kwargs)
         self.configuration.append_config_values(options.upload_clone_opts)
         self._store_discovery_cache = None
+        self._uploads_in_flight = set()
+        self._in_flight_lock = threading.Lock()
+        self._collector_task = None
 
     @classmethod
     def get_driver_options(cls):
@@ -101,10 +111,20 @@ class UploadCloneMixin(object):
         :raises clone.CloneStepError: naming the step that failed.
         """
         image_id = image_meta['id']
+        with self._in_flight_lock:
+            self._uploads_in_flight.add(image_id)
+        try:
+            return self._do_clone_upload(context, volume, image_id, store)
+        finally:
+            with self._in_flight_lock:
+                self._uploads_in_flight.discard(image_id)
+
+    def _do_clone_upload(self, context, volume, image_id, store):
         conf = self.configuration
+        pending = (collector.PENDING_KEY, collector.pending_value(self.host))
         with rbd_driver.RADOSClient(self) as client:
             upload = clone.UploadClone(self, client, volume.name, store.pool,
-                                       image_id)
+                                       image_id, pending=pending)
             try:
                 depth = upload._run('read clone depth', clone.clone_depth,
                                     self, client, conf.rbd_pool, volume.name)
@@ -128,6 +148,12 @@ class UploadCloneMixin(object):
                 if isinstance(e, clone.CloneStepError):
                     raise
                 raise clone.CloneStepError('clone upload', e)
+            try:
+                upload.clear_pending()
+            except Exception as e:
+                LOG.warning('Image %(img)s is active but its clone keeps '
+                            'its pending mark (%(err)s); the collector '
+                            'clears it', {'img': image_id, 'err': e})
 
         if api == location.LEGACY_API:
             LOG.warning('Image %s was registered through the legacy '
@@ -139,3 +165,67 @@ class UploadCloneMixin(object):
         return '%s/%s%s, %s' % (store.pool, image_id,
                                 ' flattened (clone depth %d)' % (depth + 1)
                                 if flatten else '', hashes)
+
+    # Lifecycle: what the uploads leave behind.
+
+    def _collector(self):
+        return collector.Collector(self, self._glance_image_status)
+
+    @staticmethod
+    def _glance_image_status(image_id):
+        """Status of an image as Cinder's service user sees it."""
+        ctx = cinder_context.get_admin_context()
+        try:
+            image = glance.GlanceClientWrapper().call(
+                ctx, 'get', image_id, privileged_user=True)
+        except glanceclient.exc.HTTPNotFound:
+            return None
+        return image.get('status')
+
+    def delete_volume(self, volume):
+        if self._clone_upload_enabled:
+            # Upload snapshots whose images are gone would make the parent
+            # keep the volume as a hidden '.deleted' image: drop them first.
+            try:
+                with rbd_driver.RADOSClient(self) as client:
+                    self._collector().release_unused_snapshots(client,
+                                                               volume.name)
+            except self.rbd.ImageNotFound:
+                pass
+            except Exception:
+                LOG.exception('Could not release upload snapshots of %s '
+                              'before deleting it', volume.name)
+        return super(UploadCloneMixin, self).delete_volume(volume)
+
+    def collect_upload_leftovers(self, startup=False):
+        """One collector sweep of this backend's volumes pool."""
+        conf = self.configuration
+        counts = self._collector().sweep(
+            grace=conf.clone_upload_gc_grace,
+            min_age=conf.clone_upload_activation_timeout + 60,
+            own_host=self.host if startup else None,
+            in_flight=frozenset(self._uploads_in_flight))
+        if any(counts.values()):
+            LOG.info('Upload collector removed %(snapshots)d snapshot(s), '
+                     '%(clones)d abandoned clone(s), %(volumes)d hidden '
+                     'volume(s)', counts)
+        return counts
+
+    def _collect_periodically(self):
+        first = self._collector_task is not None and not getattr(
+            self, '_collector_ran', False)
+        self._collector_ran = True
+        try:
+            self.collect_upload_leftovers(startup=first)
+        except Exception:
+            LOG.exception('Upload collector sweep failed')
+
+    def check_for_setup_error(self):
+        super(UploadCloneMixin, self).check_for_setup_error()
+        interval = self.configuration.safe_get('clone_upload_gc_interval')
+        if self._clone_upload_enabled and interval:
+            LOG.info("Starting upload collector for backend '%s' every %ss",
+                     self._backend_name, interval)
+            self._collector_task = loopingcall.FixedIntervalLoopingCall(
+                self._collect_periodically)
+            self._collector_task.start(interval=interval, initial_delay=0)

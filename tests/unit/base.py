@@ -53,10 +53,11 @@ def fake_volume(name=None, encrypted=False, store_id=None):
     vtype = mock.Mock(extra_specs={})
     if store_id:
         vtype.extra_specs[stores.STORE_ID_SPEC] = store_id
-    return mock.Mock(id=vol_id, name_id=vol_id,
-                     encryption_key_id='key' if encrypted else None,
-                     volume_type_id='type-id', volume_type=vtype,
-                     size=1, **{'name': name or 'volume-%s' % vol_id})
+    volume = mock.Mock(id=vol_id, name_id=vol_id,
+                       encryption_key_id='key' if encrypted else None,
+                       volume_type_id='type-id', volume_type=vtype, size=1)
+    volume.name = name or 'volume-%s' % vol_id   # Mock(name=) is its repr
+    return volume
 
 
 def fake_image_meta(disk_format='raw', container_format='bare'):

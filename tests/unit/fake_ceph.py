@@ -7,6 +7,7 @@ assert that a failed upload left nothing behind.
 """
 
 import collections
+import datetime
 
 RBD_FEATURE_LAYERING = 1
 RBD_FEATURE_STRIPINGV2 = 2
@@ -61,6 +62,7 @@ class FakeImage(object):
         self.order = order
         self.parent = parent            # (pool, name, snap) or None
         self.snaps = collections.OrderedDict()   # name -> {'protected'}
+        self.metadata = {}
 
 
 class Cluster(object):
@@ -72,6 +74,7 @@ class Cluster(object):
         self.pools = {p: {} for p in pools}
         self.default_features = default_features
         self.calls = []
+        self.now = 1000000.0
 
     def add_image(self, pool, name, size=1 << 30):
         self.pools[pool][name] = FakeImage(size, self.default_features, 22)
@@ -224,7 +227,8 @@ class Cluster(object):
                                       self.name, snap))
                 if snap in self._img.snaps:
                     raise ImageExists(snap)
-                self._img.snaps[snap] = {'protected': False}
+                self._img.snaps[snap] = {'protected': False,
+                                         'created': cluster.now}
 
             def protect_snap(self, snap):
                 cluster.calls.append(('protect_snap', self.ioctx.pool,
@@ -271,6 +275,23 @@ class Cluster(object):
             def list_children(self):
                 return cluster.children(self.ioctx.pool, self.name,
                                         self.snapshot)
+
+            def get_snap_timestamp(self, snap_id):
+                name = list(self._img.snaps)[snap_id]
+                return datetime.datetime.fromtimestamp(
+                    self._img.snaps[name].get('created', 0))
+
+            def metadata_set(self, key, value):
+                self._img.metadata[key] = value
+
+            def metadata_get(self, key):
+                return self._img.metadata[key]
+
+            def metadata_remove(self, key):
+                del self._img.metadata[key]
+
+            def metadata_list(self):
+                return list(self._img.metadata.items())
 
             def flatten(self):
                 cluster.calls.append(('flatten', self.ioctx.pool, self.name))

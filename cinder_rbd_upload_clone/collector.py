@@ -1,0 +1,220 @@
+"""Collect what clone uploads leave once nobody needs it.
+
+A clone upload makes a Glance image depend on a snapshot of a Cinder volume
+in another service's pool. Neither service collects that snapshot: Glance
+deletes its own RBD image and leaves the parent snapshot protected, and the
+parent driver collects parents only when their children are Cinder volumes.
+This module does, in three cases:
+
+* an upload snapshot whose clone is gone (the image was deleted) is
+  unprotected and removed;
+* a volume the parent driver kept as a hidden ``<name>.deleted`` image only
+  for such snapshots is removed when the last one goes, and the clone chain
+  above it is walked as the parent driver does;
+* a clone still marked *pending* (an upload that never finished: cinder-volume
+  died, or cleanup failed) whose Glance image is not active is removed.
+
+A pending clone carries RBD image metadata :data:`PENDING_KEY` (the host and
+start time of its upload) from its creation until Glance serves the image.
+"""
+
+import time
+
+from oslo_log import log as logging
+
+from cinder.volume.drivers import rbd as rbd_driver
+
+from cinder_rbd_upload_clone import clone
+
+LOG = logging.getLogger(__name__)
+
+PENDING_KEY = 'cinder_upload_clone_pending'
+DELETED_SUFFIX = '.deleted'
+
+
+def pending_value(host, now=None):
+    return '%s@%d' % (host or '', int(now if now is not None else
+                                       time.time()))
+
+
+def parse_pending(value):
+    host, _sep, started = value.rpartition('@')
+    try:
+        return host, int(started)
+    except ValueError:
+        return host, 0
+
+
+class Collector(object):
+    """Finds and removes upload leftovers in one backend's pools.
+
+    :param driver: the RBD driver (connections, ``rbd`` module, host).
+    :param image_status: callable(image_id) returning the Glance status of
+        an image, ``None`` when Glance does not know it; raising when
+        Glance cannot answer (then nothing is removed).
+    """
+
+    def __init__(self, driver, image_status):
+        self.driver = driver
+        self.rbd = driver.rbd
+        self.image_status = image_status
+
+    def _proxy(self, client, ioctx, name, read_only=False):
+        return rbd_driver.RBDVolumeProxy(self.driver, name, client=client,
+                                         ioctx=ioctx, read_only=read_only)
+
+    def _upload_snaps(self, image):
+        return [s['name'] for s in image.list_snaps()
+                if clone.image_id_of_snap(s['name'])]
+
+    def _children(self, image, snap):
+        image.set_snap(snap)
+        try:
+            return list(image.list_children())
+        finally:
+            image.set_snap(None)
+
+    def _age(self, image, snap):
+        for s in image.list_snaps():
+            if s['name'] == snap:
+                stamp = image.get_snap_timestamp(s['id'])
+                return time.time() - stamp.timestamp()
+        return 0
+
+    def release_unused_snapshots(self, client, volume_name, min_age=0,
+                                 in_flight=()):
+        """Remove upload snapshots of a volume that no clone uses.
+
+        :param min_age: leave snapshots younger than this many seconds
+            (an upload elsewhere may be about to clone them).
+        :param in_flight: image ids of uploads running in this process.
+        :returns: (removed, still used) counts.
+        """
+        removed = used = 0
+        with self._proxy(client.cluster, client.ioctx, volume_name) as vol:
+            for snap in self._upload_snaps(vol):
+                if (self._children(vol, snap) or
+                        clone.image_id_of_snap(snap) in in_flight or
+                        (min_age and self._age(vol, snap) < min_age)):
+                    used += 1
+                    continue
+                try:
+                    vol.unprotect_snap(snap)
+                except self.rbd.InvalidArgument:
+                    pass    # not protected: an upload died before protect
+                vol.remove_snap(snap)
+                removed += 1
+                LOG.info('Removed upload snapshot %(vol)s@%(snap)s: its '
+                         'image is gone', {'vol': volume_name, 'snap': snap})
+        return removed, used
+
+    def _remove_hidden_volume(self, client, name):
+        """Remove a ``.deleted`` volume with no snapshots; walk its chain."""
+        with self._proxy(client.cluster, client.ioctx, name) as vol:
+            if list(vol.list_snaps()):
+                return False
+            _pool, parent, parent_snap = self.driver._get_clone_info(
+                vol.volume, name)
+        self.driver.RBDProxy().remove(client.ioctx, name)
+        LOG.info('Removed hidden volume %s: no image needs it any more',
+                 name)
+        if parent:
+            self.driver._delete_clone_parent_refs(client, parent,
+                                                  parent_snap)
+        return True
+
+    def _pending_clone(self, client, pool, image_id):
+        """The pending marker of clone ``pool/image_id``, or None."""
+        with clone.pool_ioctx(client, pool) as ioctx:
+            try:
+                with self._proxy(client.cluster, ioctx, image_id,
+                                 read_only=True) as img:
+                    try:
+                        return img.metadata_get(PENDING_KEY)
+                    except KeyError:
+                        return None
+            except self.rbd.ImageNotFound:
+                return None
+
+    def _remove_clone(self, client, pool, image_id):
+        with clone.pool_ioctx(client, pool) as ioctx:
+            with self._proxy(client.cluster, ioctx, image_id) as img:
+                for snap in [s['name'] for s in img.list_snaps()]:
+                    try:
+                        img.unprotect_snap(snap)
+                    except self.rbd.InvalidArgument:
+                        pass
+                    img.remove_snap(snap)
+            self.driver.RBDProxy().remove(ioctx, image_id)
+
+    def _clear_pending(self, client, pool, image_id):
+        with clone.pool_ioctx(client, pool) as ioctx:
+            with self._proxy(client.cluster, ioctx, image_id) as img:
+                img.metadata_remove(PENDING_KEY)
+
+    def collect_abandoned(self, client, volume_name, grace, own_host=None,
+                          in_flight=()):
+        """Remove clones of this volume left by uploads that never ended.
+
+        A pending clone is abandoned when its upload started more than
+        ``grace`` seconds ago, or was started by ``own_host`` (the sweep at
+        start-up: no upload of this host can still run), and Glance does
+        not serve its image.
+        """
+        removed = 0
+        with self._proxy(client.cluster, client.ioctx, volume_name,
+                         read_only=True) as vol:
+            children = [(snap, child) for snap in self._upload_snaps(vol)
+                        for child in self._children(vol, snap)]
+        now = time.time()
+        for snap, (pool, image_id) in children:
+            if (image_id in in_flight or
+                    image_id != clone.image_id_of_snap(snap)):
+                continue
+            marker = self._pending_clone(client, pool, image_id)
+            if marker is None:
+                continue
+            host, started = parse_pending(marker)
+            if not (now - started > grace or (own_host and
+                                              host == own_host)):
+                continue
+            status = self.image_status(image_id)
+            if status == 'active':
+                self._clear_pending(client, pool, image_id)
+                continue
+            self._remove_clone(client, pool, image_id)
+            removed += 1
+            LOG.warning('Removed clone %(pool)s/%(img)s of %(vol)s left by '
+                        'an upload that did not finish (image %(status)s)',
+                        {'pool': pool, 'img': image_id, 'vol': volume_name,
+                         'status': status or 'unknown to Glance'})
+        return removed
+
+    def sweep(self, grace, min_age, own_host=None, in_flight=()):
+        """One pass over the volumes pool; returns counts of what went."""
+        counts = {'snapshots': 0, 'clones': 0, 'volumes': 0}
+        with rbd_driver.RADOSClient(self.driver) as client:
+            for name in self.driver.RBDProxy().list(client.ioctx):
+                try:
+                    with self._proxy(client.cluster, client.ioctx, name,
+                                     read_only=True) as vol:
+                        if not self._upload_snaps(vol):
+                            if not name.endswith(DELETED_SUFFIX):
+                                continue
+                            has_any = bool(list(vol.list_snaps()))
+                            if has_any:
+                                continue
+                    counts['clones'] += self.collect_abandoned(
+                        client, name, grace, own_host, in_flight)
+                    removed, used = self.release_unused_snapshots(
+                        client, name, min_age, in_flight)
+                    counts['snapshots'] += removed
+                    if name.endswith(DELETED_SUFFIX) and not used:
+                        if self._remove_hidden_volume(client, name):
+                            counts['volumes'] += 1
+                except self.rbd.ImageNotFound:
+                    continue    # removed meanwhile
+                except Exception:
+                    LOG.exception('Collecting upload leftovers of %s failed',
+                                  name)
+        return counts

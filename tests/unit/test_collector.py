@@ -1,0 +1,170 @@
+"""Lifecycle on the fake cluster: both delete orders, sweeps, crashes."""
+
+import time
+from unittest import mock
+
+from cinder_rbd_upload_clone import collector
+from cinder_rbd_upload_clone import location
+from tests.unit import base
+
+
+class CollectorTestCase(base.DriverTestCase):
+
+    def setUp(self):
+        super(CollectorTestCase, self).setUp()
+        self.cluster.now = time.time() - 3600     # snapshots are old
+        self.statuses = {}
+        self.driver._glance_image_status = (
+            lambda image_id: self.statuses.get(image_id))
+
+    def glance_delete(self, image_id):
+        """What Glance's rbd store does on image delete."""
+        img = self.cluster.pools['images'][image_id]
+        img.snaps['snap']['protected'] = False
+        del img.snaps['snap']
+        del self.cluster.pools['images'][image_id]
+
+    def sweep(self, startup=False):
+        return self.driver.collect_upload_leftovers(startup=startup)
+
+    def test_nothing_to_do(self):
+        self.upload()
+        self.assertEqual({'snapshots': 0, 'clones': 0, 'volumes': 0},
+                         self.sweep())
+
+    def test_image_deleted_then_sweep(self):
+        meta = self.upload()
+        self.glance_delete(meta['id'])
+        self.assertEqual(1, self.sweep()['snapshots'])
+        self.assertOnlyVolumeLeft()
+
+    def test_image_deleted_then_volume_deleted(self):
+        meta = self.upload()
+        self.glance_delete(meta['id'])
+        self.driver.delete_volume(self.volume)
+        self.assertEqual({}, self.cluster.inventory())
+
+    def test_volume_deleted_then_image_deleted(self):
+        meta = self.upload()
+        self.driver.delete_volume(self.volume)
+        hidden = 'volumes/%s.deleted' % self.volume.name
+        self.assertEqual([hidden, 'images/%s' % meta['id']],
+                         sorted(self.cluster.inventory(), reverse=True))
+        self.assertEqual({'snapshots': 0, 'clones': 0, 'volumes': 0},
+                         self.sweep())
+        self.glance_delete(meta['id'])
+        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 1},
+                         self.sweep())
+        self.assertEqual({}, self.cluster.inventory())
+
+    def test_two_images_one_deleted(self):
+        first, second = self.upload(), self.upload()
+        self.driver.delete_volume(self.volume)
+        self.glance_delete(first['id'])
+        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 0},
+                         self.sweep())
+        self.glance_delete(second['id'])
+        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 1},
+                         self.sweep())
+        self.assertEqual({}, self.cluster.inventory())
+
+    def test_hidden_clone_walks_chain(self):
+        # The volume is a Cinder clone of another, deleted, volume.
+        parent = 'volume-parent.deleted'
+        self.cluster.add_image('volumes', parent)
+        snap = '%s.clone_snap' % self.volume.name
+        self.cluster.pools['volumes'][parent].snaps[snap] = {
+            'protected': True, 'created': 0}
+        self.cluster.pools['volumes'][self.volume.name].parent = (
+            'volumes', parent, snap)
+        meta = self.upload()
+        self.driver.delete_volume(self.volume)
+        self.glance_delete(meta['id'])
+        self.sweep()
+        self.assertEqual({}, self.cluster.inventory())
+
+    def test_young_snapshot_is_left(self):
+        self.cluster.now = time.time()
+        meta = self.upload()
+        self.glance_delete(meta['id'])
+        self.assertEqual(0, self.sweep()['snapshots'])
+        # A delete does not wait: no upload can run on a deleted volume.
+        self.driver.delete_volume(self.volume)
+        self.assertEqual({}, self.cluster.inventory())
+
+    def test_in_flight_upload_is_left(self):
+        image_id = 'in-flight'
+        self.driver._uploads_in_flight.add(image_id)
+        vol = self.cluster.pools['volumes'][self.volume.name]
+        vol.snaps['upload-%s.clone_snap' % image_id] = {'protected': True,
+                                                       'created': 0}
+        self.assertEqual(0, self.sweep()['snapshots'])
+
+    def crash_after_clone(self, started):
+        """An upload that died after cloning: marker set, not registered."""
+        meta = base.fake_image_meta()
+        with mock.patch.object(location, 'register',
+                               side_effect=SystemExit('killed')), \
+                mock.patch.object(collector.time, 'time',
+                                  return_value=started):
+            self.assertRaises(SystemExit, self.upload, meta)
+        return meta['id']
+
+    def test_abandoned_clone_after_grace(self):
+        image_id = self.crash_after_clone(time.time() - 7200)
+        self.statuses[image_id] = 'queued'
+        self.assertEqual({'snapshots': 1, 'clones': 1, 'volumes': 0},
+                         self.sweep())
+        self.assertOnlyVolumeLeft()
+
+    def test_abandoned_clone_image_gone(self):
+        self.crash_after_clone(time.time() - 7200)
+        self.assertEqual(1, self.sweep()['clones'])
+        self.assertOnlyVolumeLeft()
+
+    def test_recent_pending_clone_left_alone(self):
+        image_id = self.crash_after_clone(time.time() - 10)
+        self.statuses[image_id] = 'queued'
+        self.assertEqual(0, self.sweep()['clones'])
+
+    def test_startup_sweep_takes_own_host_at_once(self):
+        self.driver.host = 'node1@ceph'
+        image_id = self.crash_after_clone(time.time() - 10)
+        self.statuses[image_id] = 'queued'
+        self.assertEqual(1, self.sweep(startup=True)['clones'])
+        self.assertOnlyVolumeLeft()
+
+    def test_pending_but_active_only_clears_mark(self):
+        image_id = self.crash_after_clone(time.time() - 7200)
+        self.statuses[image_id] = 'active'
+        self.assertEqual(0, self.sweep()['clones'])
+        img = self.cluster.pools['images'][image_id]
+        self.assertEqual({}, img.metadata)
+        self.assertEqual(['snap'], list(img.snaps))
+
+    def test_glance_unanswering_removes_nothing(self):
+        image_id = self.crash_after_clone(time.time() - 7200)
+
+        def broken(image_id):
+            raise RuntimeError('Glance down')
+        self.driver._glance_image_status = broken
+        self.sweep()
+        self.assertIn('images/%s' % image_id, self.cluster.inventory())
+
+    def test_successful_upload_has_no_mark(self):
+        meta = self.upload()
+        self.assertEqual({},
+                         self.cluster.pools['images'][meta['id']].metadata)
+
+    def test_periodic_task_only_when_enabled(self):
+        with mock.patch('oslo_service.loopingcall.'
+                        'FixedIntervalLoopingCall') as looping, \
+                mock.patch('cinder.volume.drivers.rbd.RBDDriver.'
+                           'check_for_setup_error'):
+            self.configuration.enable_clone_optimization = False
+            self.driver.check_for_setup_error()
+            looping.assert_not_called()
+            self.configuration.enable_clone_optimization = True
+            self.driver.check_for_setup_error()
+            looping.return_value.start.assert_called_once_with(
+                interval=600, initial_delay=0)
