@@ -33,8 +33,9 @@ DELETED_SUFFIX = '.deleted'
 
 
 def pending_value(host, now=None):
-    return '%s@%d' % (host or '', int(now if now is not None else
-                                       time.time()))
+    if now is None:
+        now = time.time()
+    return '%s@%d' % (host or '', int(now))
 
 
 def parse_pending(value):

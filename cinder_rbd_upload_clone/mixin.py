@@ -14,7 +14,7 @@ from oslo_service import loopingcall
 
 from cinder import context as cinder_context
 from cinder.image import image_utils  # noqa: F401 (see stores.py)
-from cinder.image import glance  # noqa: I202
+from cinder.image import glance  # noqa: H306
 from cinder.volume.drivers import rbd as rbd_driver
 
 from cinder_rbd_upload_clone import clone

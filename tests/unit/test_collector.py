@@ -96,8 +96,8 @@ class CollectorTestCase(base.DriverTestCase):
         image_id = 'in-flight'
         self.driver._uploads_in_flight.add(image_id)
         vol = self.cluster.pools['volumes'][self.volume.name]
-        vol.snaps['upload-%s.clone_snap' % image_id] = {'protected': True,
-                                                       'created': 0}
+        vol.snaps['upload-%s.clone_snap' % image_id] = {
+            'protected': True, 'created': 0}
         self.assertEqual(0, self.sweep()['snapshots'])
 
     def crash_after_clone(self, started):
