@@ -1,0 +1,258 @@
+"""In-process driver against the real local cloud (tools/cloud up).
+
+The driver runs in the test process with the backend section of the
+cloud's cinder.conf, real Ceph (cephx user ``cinder``), real Keystone and
+real glance-api. Faults are injected at one step at a time with
+``mock.patch``; everything else is real. Each test records every RBD image
+and snapshot in both pools before it starts and checks, at its end, that
+nothing it did not expect is left.
+"""
+
+import configparser
+import hashlib
+import os
+import shlex
+import time
+import types
+import uuid
+
+from glanceclient import client as glance_client
+from keystoneauth1 import identity
+from keystoneauth1 import session as ks_session
+from oslo_config import cfg
+import rados
+import rbd
+import testtools
+
+from cinder import context as cinder_context
+from cinder.image import image_utils  # noqa: F401 (see stores.py)
+from cinder.image import glance  # noqa: H306
+from cinder.volume import configuration
+
+from cinder_rbd_upload_clone import driver as our_driver
+from cinder_rbd_upload_clone import options
+
+CONF = cfg.CONF
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+CLOUD = os.environ.get('CLOUD_DIR', os.path.join(REPO, '.cloud'))
+CINDER_CONF = os.path.join(CLOUD, 'cinder', 'cinder.conf')
+CEPH_CONF = os.path.join(CLOUD, 'ceph.conf')
+BACKEND = 'rbd-clone'
+MiB = 1024 * 1024
+_conf_loaded = False
+
+
+def read_openrc(name='openrc'):
+    env = {}
+    with open(os.path.join(CLOUD, name)) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith('export ') and '=' in line:
+                key, value = line[len('export '):].split('=', 1)
+                env[key] = shlex.split(value)[0] if value else ''
+    return env
+
+
+def keystone_session(openrc='openrc'):
+    env = read_openrc(openrc)
+    auth = identity.Password(
+        auth_url=env['OS_AUTH_URL'], username=env['OS_USERNAME'],
+        password=env['OS_PASSWORD'], project_name=env['OS_PROJECT_NAME'],
+        user_domain_name=env.get('OS_USER_DOMAIN_NAME', 'Default'),
+        project_domain_name=env.get('OS_PROJECT_DOMAIN_NAME', 'Default'))
+    return ks_session.Session(auth=auth)
+
+
+def service_session():
+    """Cinder's [service_user] credentials (they hold the service role)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(CINDER_CONF)
+    sect = parser['service_user']
+    auth = identity.Password(
+        auth_url=sect['auth_url'], username=sect['username'],
+        password=sect['password'], project_name=sect['project_name'],
+        user_domain_name=sect.get('user_domain_name', 'Default'),
+        project_domain_name=sect.get('project_domain_name', 'Default'))
+    return ks_session.Session(auth=auth)
+
+
+def load_cinder_conf():
+    global _conf_loaded
+    if not os.path.exists(CINDER_CONF):
+        raise RuntimeError('%s is missing: start the local cloud with '
+                           '`tools/cloud up` first' % CINDER_CONF)
+    if not _conf_loaded:
+        CONF([], project='cinder', default_config_files=[CINDER_CONF])
+        _conf_loaded = True
+
+
+class Ceph(object):
+    """Admin access to the cluster, for setting up and checking."""
+
+    def __init__(self):
+        self.cluster = rados.Rados(conffile=CEPH_CONF, rados_id='admin')
+        self.cluster.connect()
+        self.ioctx = {p: self.cluster.open_ioctx(p)
+                      for p in ('volumes', 'images')}
+
+    def close(self):
+        for ioctx in self.ioctx.values():
+            ioctx.close()
+        self.cluster.shutdown()
+
+    def inventory(self):
+        """{pool/image: sorted snapshot names} of both pools."""
+        result = {}
+        for pool, ioctx in self.ioctx.items():
+            for name in rbd.RBD().list(ioctx):
+                try:
+                    with rbd.Image(ioctx, name, read_only=True) as img:
+                        result['%s/%s' % (pool, name)] = sorted(
+                            s['name'] for s in img.list_snaps())
+                except rbd.ImageNotFound:
+                    pass
+        return result
+
+    def create_volume(self, size=64 * MiB, seed=None):
+        """An RBD volume image filled with known data; returns name, sha."""
+        name = 'volume-%s' % uuid.uuid4()
+        rbd.RBD().create(self.ioctx['volumes'], name, size,
+                         old_format=False, features=int(
+                             self.cluster.conf_get('rbd_default_features')))
+        digest = hashlib.sha256()
+        block = hashlib.sha256((seed or name).encode()).digest() * (MiB // 32)
+        with rbd.Image(self.ioctx['volumes'], name) as img:
+            for offset in range(0, size, MiB):
+                chunk = block[:min(MiB, size - offset)]
+                chunk = chunk[:-8] + offset.to_bytes(8, 'big')
+                img.write(chunk, offset)
+                digest.update(chunk)
+        return name, digest.hexdigest()
+
+    def sha256(self, pool, name, snap=None):
+        digest = hashlib.sha256()
+        with rbd.Image(self.ioctx[pool], name, snapshot=snap,
+                       read_only=True) as img:
+            size = img.size()
+            for offset in range(0, size, 4 * MiB):
+                digest.update(img.read(offset, min(4 * MiB, size - offset)))
+        return digest.hexdigest()
+
+    def parent(self, pool, name):
+        with rbd.Image(self.ioctx[pool], name, read_only=True) as img:
+            try:
+                return tuple(img.parent_info())
+            except rbd.ImageNotFound:
+                return None
+
+    def remove(self, pool, name):
+        """Remove an image and its snapshots (test cleanup)."""
+        try:
+            with rbd.Image(self.ioctx[pool], name) as img:
+                for snap in img.list_snaps():
+                    if img.is_protected_snap(snap['name']):
+                        img.unprotect_snap(snap['name'])
+                    img.remove_snap(snap['name'])
+            rbd.RBD().remove(self.ioctx[pool], name)
+        except rbd.ImageNotFound:
+            pass
+
+
+def fake_volume(name, size_gb=1):
+    vol_id = name[len('volume-'):]
+    return types.SimpleNamespace(
+        id=vol_id, name=name, name_id=vol_id, size=size_gb,
+        encryption_key_id=None, volume_type_id='functional',
+        volume_type=types.SimpleNamespace(extra_specs={}),
+        admin_metadata={}, multiattach=False, provider_location=None,
+        volume_attachment=[])
+
+
+class FunctionalTestCase(testtools.TestCase):
+    """Driver of backend ``rbd-clone`` from the cloud's cinder.conf."""
+
+    backend = BACKEND
+
+    def setUp(self):
+        super(FunctionalTestCase, self).setUp()
+        load_cinder_conf()
+        self.ceph = Ceph()
+        self.addCleanup(self.ceph.close)
+        self.before = self.ceph.inventory()
+
+        self.session = keystone_session()
+        self.glance = glance_client.Client('2', session=self.session)
+        self.context = cinder_context.RequestContext(
+            user_id=self.session.get_user_id(),
+            project_id=self.session.get_project_id(),
+            auth_token=self.session.get_token(),
+            service_catalog=[])
+
+        # Register the backend group's options so tests can override them.
+        configuration.Configuration(options.upload_clone_opts,
+                                    config_group=self.backend)
+        self.override('clone_upload_gc_interval', 0)
+        self.driver = self.make_driver()
+
+    def override(self, name, value, group=None):
+        CONF.set_override(name, value, group=group or self.backend)
+        self.addCleanup(CONF.clear_override, name, group=group or
+                        self.backend)
+
+    def make_driver(self):
+        config = configuration.Configuration([], config_group=self.backend)
+        driver = our_driver.RBDUploadCloneDriver(
+            configuration=config, host='functional@%s' % self.backend)
+        driver.do_setup(self.context)
+        driver.check_for_setup_error()
+        return driver
+
+    def new_volume(self, size=64 * MiB):
+        name, sha = self.ceph.create_volume(size)
+        self.addCleanup(self.ceph.remove, 'volumes', name + '.deleted')
+        self.addCleanup(self.ceph.remove, 'volumes', name)
+        return fake_volume(name), sha
+
+    def new_image(self, disk_format='raw', container_format='bare'):
+        image = self.glance.images.create(
+            name='functional-%s' % self.id().rsplit('.', 1)[-1],
+            disk_format=disk_format, container_format=container_format)
+        self.addCleanup(self.delete_image, image['id'])
+        return {'id': image['id'], 'disk_format': disk_format,
+                'container_format': container_format}
+
+    def delete_image(self, image_id):
+        try:
+            self.glance.images.delete(image_id)
+        except Exception:
+            pass
+
+    def upload(self, volume, image_meta):
+        self.driver.copy_volume_to_image(
+            self.context, volume, glance.GlanceImageService(), image_meta)
+
+    def image(self, image_id):
+        return self.glance.images.get(image_id)
+
+    def wait_hash(self, image_id, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            image = self.image(image_id)
+            if image.get('os_hash_value'):
+                return image
+            time.sleep(0.5)
+        self.fail('Glance set no os_hash_value on %s in %ss' %
+                  (image_id, timeout))
+
+    def download_sha256(self, image_id):
+        digest = hashlib.sha256()
+        for chunk in self.glance.images.data(image_id):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def left_behind(self, expected=()):
+        """What exists now that did not before the test, minus expected."""
+        now = self.ceph.inventory()
+        return {k: v for k, v in now.items()
+                if self.before.get(k) != v and k not in expected}
