@@ -176,12 +176,16 @@ class Collector(object):
             if marker is None:
                 continue
             host, started = parse_pending(marker)
-            if not (now - started > grace or (own_host and
-                                              host == own_host)):
+            expired = now - started > grace
+            if not (expired or (own_host and host == own_host)):
                 continue
             status = self.image_status(image_id)
             if status == 'active':
                 self._clear_pending(client, pool, image_id)
+                continue
+            if status is None and not expired:
+                # Not found may also mean "not visible to Cinder's service
+                # user": only the grace period decides then.
                 continue
             self._remove_clone(client, pool, image_id)
             removed += 1

@@ -35,6 +35,14 @@ class LocationError(Exception):
     """The location could not be registered; str() is the reason."""
 
 
+class ActivationTimeout(LocationError):
+    """Glance took the location but did not finish in time.
+
+    Unlike other errors this is not definitive: Glance may still make the
+    image active with the location, so the clone must not be removed.
+    """
+
+
 def _code(e):
     return getattr(e, 'code', None) or type(e).__name__
 
@@ -126,6 +134,6 @@ def wait_active(context, image_id, timeout, interval=0.2):
                                 'glance-api log); image %s is still queued'
                                 % image_id)
         if time.monotonic() >= deadline:
-            raise LocationError('image %s is still %s after %ss' %
-                                (image_id, status, timeout))
+            raise ActivationTimeout('image %s is still %s after %ss' %
+                                    (image_id, status, timeout))
         time.sleep(interval)

@@ -86,13 +86,15 @@ class UploadCloneMixin(object):
         path, reason, outcome = 'generic copy', decision.reason, 'failed'
         try:
             if decision.go:
+                path = 'clone'
                 try:
                     detail = self._clone_upload(context, volume, image_meta,
                                                 decision.store)
-                    path, reason = 'clone', '%s; %s' % (reason, detail)
+                    reason = '%s; %s' % (reason, detail)
                     outcome = 'done'
                     return
                 except clone.CloneStepError as e:
+                    path = 'generic copy'
                     reason = 'clone path %s; removed what it made' % e
             super(UploadCloneMixin, self).copy_volume_to_image(
                 context, volume, image_service, image_meta)
@@ -137,16 +139,20 @@ class UploadCloneMixin(object):
                 upload._run('wait for image to become active',
                             location.wait_active, context, image_id,
                             conf.clone_upload_activation_timeout)
+            except clone.CloneStepError as e:
+                if isinstance(e.error, location.ActivationTimeout):
+                    # Glance may still use the clone: keep it, marked
+                    # pending; the collector removes it unless the image
+                    # turns active. No fallback: the image is not ours to
+                    # write any more.
+                    LOG.error('Clone upload of volume %(vol)s: %(err)s; '
+                              'the clone stays for the collector',
+                              {'vol': volume.id, 'err': e})
+                    raise e.error
+                self._rollback(upload, volume)
+                raise
             except Exception as e:
-                failures = upload.rollback()
-                if failures:
-                    LOG.error('Clone upload of volume %(vol)s left RBD '
-                              'objects behind (%(what)s); the collector '
-                              'removes them later',
-                              {'vol': volume.id,
-                               'what': ', '.join(w for w, _e in failures)})
-                if isinstance(e, clone.CloneStepError):
-                    raise
+                self._rollback(upload, volume)
                 raise clone.CloneStepError('clone upload', e)
             try:
                 upload.clear_pending()
@@ -165,6 +171,15 @@ class UploadCloneMixin(object):
         return '%s/%s%s, %s' % (store.pool, image_id,
                                 ' flattened (clone depth %d)' % (depth + 1)
                                 if flatten else '', hashes)
+
+    @staticmethod
+    def _rollback(upload, volume):
+        failures = upload.rollback()
+        if failures:
+            LOG.error('Clone upload of volume %(vol)s left RBD objects '
+                      'behind (%(what)s); the collector removes them later',
+                      {'vol': volume.id,
+                       'what': ', '.join(w for w, _e in failures)})
 
     # Lifecycle: what the uploads leave behind.
 

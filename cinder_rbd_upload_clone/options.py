@@ -41,9 +41,11 @@ upload_clone_opts = [
                default=60,
                min=1,
                help='Seconds to wait for Glance to make the image active '
-                    'after its location is registered. On timeout the '
-                    'clone is removed and the upload uses the generic '
-                    'copy.'),
+                    'after its location is registered. Glance may still '
+                    'use the location after that, so on timeout the upload '
+                    'fails (no generic copy) and the clone stays, marked '
+                    'pending, for the collector: it is removed unless '
+                    'Glance makes the image active.'),
     cfg.BoolOpt('clone_upload_allow_legacy_location',
                 default=False,
                 help='Where Glance lacks the service-only location API '

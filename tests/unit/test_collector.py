@@ -134,6 +134,11 @@ class CollectorTestCase(base.DriverTestCase):
         self.assertEqual(1, self.sweep(startup=True)['clones'])
         self.assertOnlyVolumeLeft()
 
+    def test_startup_sweep_waits_grace_when_glance_says_not_found(self):
+        self.driver.host = 'node1@ceph'
+        self.crash_after_clone(time.time() - 10)
+        self.assertEqual(0, self.sweep(startup=True)['clones'])
+
     def test_pending_but_active_only_clears_mark(self):
         image_id = self.crash_after_clone(time.time() - 7200)
         self.statuses[image_id] = 'active'

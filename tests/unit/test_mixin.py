@@ -9,6 +9,8 @@ from cinder import exception
 from cinder.volume.drivers import rbd as rbd_driver
 
 from cinder_rbd_upload_clone import clone
+from cinder_rbd_upload_clone import collector
+from cinder_rbd_upload_clone import location
 from cinder_rbd_upload_clone import mixin
 from tests.unit import base
 
@@ -129,13 +131,24 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.generic_upload.assert_called_once()
         self.assertOnlyVolumeLeft()
 
-    def test_image_never_active_leaves_nothing(self):
-        self.configuration.clone_upload_activation_timeout = 0
-        self.glance_calls['get'] = lambda image_id: {'id': image_id,
-                                                     'status': 'queued'}
-        self.upload()
+    def test_location_import_failed_leaves_nothing(self):
+        states = iter([{'status': 'queued', location.IMPORT_LOCK: 't'},
+                       {'status': 'queued'}])
+        self.glance_calls['get'] = lambda image_id: next(states)
+        with mock.patch('time.sleep'):
+            self.upload()
         self.generic_upload.assert_called_once()
         self.assertOnlyVolumeLeft()
+
+    def test_activation_timeout_keeps_clone_and_does_not_fall_back(self):
+        self.glance_calls['get'] = lambda image_id: {'id': image_id,
+                                                     'status': 'queued'}
+        self.configuration.clone_upload_activation_timeout = 0
+        meta = base.fake_image_meta()
+        self.assertRaises(location.ActivationTimeout, self.upload, meta)
+        self.generic_upload.assert_not_called()
+        img = self.cluster.pools['images'][meta['id']]
+        self.assertIn(collector.PENDING_KEY, img.metadata)
 
     def test_undo_failure_is_logged_and_rest_undone(self):
         with mock.patch.object(clone.UploadClone, '_protect_image_snapshot',
