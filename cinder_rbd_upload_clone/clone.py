@@ -92,9 +92,12 @@ class UploadClone(object):
     """
 
     def __init__(self, driver, client, volume_name, dest_pool, image_id,
-                 pending=None):
+                 pending=None, marks=None):
         self.driver = driver
         self.pending = pending
+        self.marks = dict(marks or {})
+        if pending:
+            self.marks[pending[0]] = pending[1]
         self.client = client
         self.volume_name = volume_name
         self.dest_pool = dest_pool
@@ -134,10 +137,10 @@ class UploadClone(object):
         self._undo.append(('remove clone', self._remove_clone))
 
     def _mark_pending(self):
-        key, value = self.pending
         with pool_ioctx(self.client, self.dest_pool) as dest:
             with self._proxy(self.image_id, dest) as image:
-                image.metadata_set(key, value)
+                for key, value in self.marks.items():
+                    image.metadata_set(key, value)
 
     def clear_pending(self):
         """The image is served: the clone is no longer an upload's."""
@@ -213,7 +216,7 @@ class UploadClone(object):
                                     self._clone_geometry)
         self._run('clone into %s' % self.dest_pool, self._clone,
                   features, order)
-        if self.pending:
+        if self.marks:
             self._run('mark clone pending', self._mark_pending)
         if flatten:
             self._run('flatten clone', self._flatten)

@@ -12,7 +12,9 @@ This module does, in three cases:
   for such snapshots is removed when the last one goes, and the clone chain
   above it is walked as the parent driver does;
 * a clone still marked *pending* (an upload that never finished: cinder-volume
-  died, or cleanup failed) whose Glance image is not active is removed.
+  died, or cleanup failed) whose Glance image is not active is removed;
+* a clone marked :data:`FLATTEN_KEY` (``clone_upload_flatten = background``)
+  whose flatten did not finish (cinder-volume restarted) is flattened.
 
 A pending clone carries RBD image metadata :data:`PENDING_KEY` (the host and
 start time of its upload) from its creation until Glance serves the image.
@@ -29,6 +31,7 @@ from cinder_rbd_upload_clone import clone
 LOG = logging.getLogger(__name__)
 
 PENDING_KEY = 'cinder_upload_clone_pending'
+FLATTEN_KEY = 'cinder_upload_clone_flatten'
 DELETED_SUFFIX = '.deleted'
 
 
@@ -153,6 +156,48 @@ class Collector(object):
             with self._proxy(client.cluster, ioctx, image_id) as img:
                 img.metadata_remove(PENDING_KEY)
 
+    def flatten_clone(self, client, pool, image_id):
+        """Flatten a registered clone and drop its flatten mark.
+
+        Online: Glance keeps serving the image meanwhile. With the
+        deep-flatten feature (in Ceph's default features) the clone's
+        snapshot ``snap`` is detached from the parent too.
+        """
+        with clone.pool_ioctx(client, pool) as ioctx:
+            with self._proxy(client.cluster, ioctx, image_id) as img:
+                img.flatten()
+                try:
+                    img.metadata_remove(FLATTEN_KEY)
+                except KeyError:
+                    pass
+        LOG.info('Flattened image clone %(pool)s/%(img)s: it no longer '
+                 'depends on the volume', {'pool': pool, 'img': image_id})
+
+    def _flatten_mark(self, client, pool, image_id):
+        with clone.pool_ioctx(client, pool) as ioctx:
+            try:
+                with self._proxy(client.cluster, ioctx, image_id,
+                                 read_only=True) as img:
+                    meta = dict(img.metadata_list())
+            except self.rbd.ImageNotFound:
+                return False
+        return FLATTEN_KEY in meta and PENDING_KEY not in meta
+
+    def finish_flattens(self, client, volume_name, busy=()):
+        """Flatten clones of this volume still marked for it."""
+        done = 0
+        with self._proxy(client.cluster, client.ioctx, volume_name,
+                         read_only=True) as vol:
+            children = [child for snap in self._upload_snaps(vol)
+                        for child in self._children(vol, snap)]
+        for pool, image_id in children:
+            if image_id in busy or not self._flatten_mark(client, pool,
+                                                          image_id):
+                continue
+            self.flatten_clone(client, pool, image_id)
+            done += 1
+        return done
+
     def collect_abandoned(self, client, volume_name, grace, own_host=None,
                           in_flight=()):
         """Remove clones of this volume left by uploads that never ended.
@@ -197,7 +242,8 @@ class Collector(object):
 
     def sweep(self, grace, min_age, own_host=None, in_flight=()):
         """One pass over the volumes pool; returns counts of what went."""
-        counts = {'snapshots': 0, 'clones': 0, 'volumes': 0}
+        counts = {'snapshots': 0, 'clones': 0, 'volumes': 0,
+                  'flattened': 0}
         with rbd_driver.RADOSClient(self.driver) as client:
             for name in self.driver.RBDProxy().list(client.ioctx):
                 try:
@@ -211,6 +257,8 @@ class Collector(object):
                                 continue
                     counts['clones'] += self.collect_abandoned(
                         client, name, grace, own_host, in_flight)
+                    counts['flattened'] += self.finish_flattens(
+                        client, name, in_flight)
                     removed, used = self.release_unused_snapshots(
                         client, name, min_age, in_flight)
                     counts['snapshots'] += removed

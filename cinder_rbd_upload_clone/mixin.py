@@ -37,6 +37,8 @@ class UploadCloneMixin(object):
         self._uploads_in_flight = set()
         self._in_flight_lock = threading.Lock()
         self._collector_task = None
+        self._flattens_in_flight = set()
+        self._flatten_slots_sem = None
 
     @classmethod
     def get_driver_options(cls):
@@ -123,6 +125,7 @@ class UploadCloneMixin(object):
 
     def _do_clone_upload(self, context, volume, image_id, store):
         conf = self.configuration
+        policy = conf.clone_upload_flatten
         pending = (collector.PENDING_KEY, collector.pending_value(self.host))
         with rbd_driver.RADOSClient(self) as client:
             upload = clone.UploadClone(self, client, volume.name, store.pool,
@@ -130,7 +133,12 @@ class UploadCloneMixin(object):
             try:
                 depth = upload._run('read clone depth', clone.clone_depth,
                                     self, client, conf.rbd_pool, volume.name)
-                flatten = depth + 1 > conf.rbd_max_clone_depth
+                too_deep = depth + 1 > conf.rbd_max_clone_depth
+                flatten = too_deep or policy == options.FLATTEN_SYNC
+                background = (not flatten and
+                              policy == options.FLATTEN_BACKGROUND)
+                if background:
+                    upload.marks[collector.FLATTEN_KEY] = 'pending'
                 upload.create(flatten=flatten)
                 url = clone.location_url(store.fsid, store.pool, image_id)
                 api = upload._run(
@@ -161,6 +169,8 @@ class UploadCloneMixin(object):
                             'its pending mark (%(err)s); the collector '
                             'clears it', {'img': image_id, 'err': e})
 
+        if background:
+            self._start_background_flatten(store.pool, image_id)
         if api == location.LEGACY_API:
             LOG.warning('Image %s was registered through the legacy '
                         'locations call: Glance will not compute its '
@@ -168,9 +178,62 @@ class UploadCloneMixin(object):
             hashes = 'no checksum (legacy location call)'
         else:
             hashes = 'Glance computes its checksum in the background'
-        return '%s/%s%s, %s' % (store.pool, image_id,
-                                ' flattened (clone depth %d)' % (depth + 1)
-                                if flatten else '', hashes)
+        if too_deep:
+            how = ' flattened (clone depth %d)' % (depth + 1)
+        elif flatten:
+            how = ' flattened (clone_upload_flatten = sync)'
+        elif background:
+            how = ' flattening in the background'
+        else:
+            how = ''
+        return '%s/%s%s, %s' % (store.pool, image_id, how, hashes)
+
+    @property
+    def _flatten_slots(self):
+        """Bounds background flattens as the parent bounds its own."""
+        if self._flatten_slots_sem is None:
+            self._flatten_slots_sem = threading.BoundedSemaphore(
+                self.configuration.rbd_concurrent_flatten_operations)
+        return self._flatten_slots_sem
+
+    def _start_background_flatten(self, pool, image_id):
+        with self._in_flight_lock:
+            self._flattens_in_flight.add(image_id)
+        thread = threading.Thread(target=self._background_flatten,
+                                  args=(pool, image_id), daemon=True,
+                                  name='flatten-%s' % image_id)
+        thread.start()
+        return thread
+
+    def _background_flatten(self, pool, image_id):
+        """Flatten one uploaded image, then drop its upload snapshot.
+
+        A restart in the middle loses nothing: the clone keeps its flatten
+        mark until the flatten is done, and the collector finishes it.
+        """
+        try:
+            with self._flatten_slots:
+                with rbd_driver.RADOSClient(self) as client:
+                    coll = self._collector()
+                    coll.flatten_clone(client, pool, image_id)
+                    snap = clone.upload_snap_name(image_id)
+                    for name in self.RBDProxy().list(client.ioctx):
+                        with rbd_driver.RBDVolumeProxy(
+                                self, name, client=client.cluster,
+                                ioctx=client.ioctx, read_only=True) as vol:
+                            if snap not in [s['name'] for s in
+                                            vol.list_snaps()]:
+                                continue
+                        coll.release_unused_snapshots(client, name)
+                        if name.endswith(collector.DELETED_SUFFIX):
+                            coll._remove_hidden_volume(client, name)
+                        break
+        except Exception:
+            LOG.exception('Background flatten of image %s failed; the '
+                          'collector retries it', image_id)
+        finally:
+            with self._in_flight_lock:
+                self._flattens_in_flight.discard(image_id)
 
     @staticmethod
     def _rollback(upload, volume):
@@ -219,11 +282,12 @@ class UploadCloneMixin(object):
             grace=conf.clone_upload_gc_grace,
             min_age=conf.clone_upload_activation_timeout + 60,
             own_host=self.host if startup else None,
-            in_flight=frozenset(self._uploads_in_flight))
+            in_flight=frozenset(self._uploads_in_flight |
+                                self._flattens_in_flight))
         if any(counts.values()):
             LOG.info('Upload collector removed %(snapshots)d snapshot(s), '
                      '%(clones)d abandoned clone(s), %(volumes)d hidden '
-                     'volume(s)', counts)
+                     'volume(s); flattened %(flattened)d image(s)', counts)
         return counts
 
     def _collect_periodically(self):

@@ -31,6 +31,26 @@ upload_clone_opts = [
                      'Glance "service" role. Leave off unless the deployment '
                      'accepts these. When off, uploads behave exactly as '
                      'the upstream RBD driver.'),
+    cfg.StrOpt('clone_upload_flatten',
+               default=FLATTEN_NEVER,
+               choices=[
+                   (FLATTEN_NEVER, 'The image stays a copy-on-write clone '
+                    'of a snapshot of the volume: the upload takes the same '
+                    'short time whatever the size, the image uses no space '
+                    'of its own, but the volume\'s RBD data stays (hidden) '
+                    'until the image is deleted and clone chains grow.'),
+                   (FLATTEN_SYNC, 'Flatten the clone before the image is '
+                    'registered, then drop the upload snapshot, as Nova\'s '
+                    'RBD direct snapshot does: the image is independent at '
+                    'once, but the upload costs a full in-cluster copy.'),
+                   (FLATTEN_BACKGROUND, 'Register the image as a clone '
+                    '(fast upload), then flatten it in the background and '
+                    'drop the upload snapshot when done. Pending flattens '
+                    'survive a cinder-volume restart (the collector finds '
+                    'and finishes them).')],
+               help='When an uploaded image stops depending on the volume. '
+                    'Clones deeper than rbd_max_clone_depth are always '
+                    'flattened before registration.'),
     cfg.IntOpt('clone_upload_stores_cache_ttl',
                default=300,
                min=0,

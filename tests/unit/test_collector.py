@@ -29,7 +29,8 @@ class CollectorTestCase(base.DriverTestCase):
 
     def test_nothing_to_do(self):
         self.upload()
-        self.assertEqual({'snapshots': 0, 'clones': 0, 'volumes': 0},
+        self.assertEqual({'snapshots': 0, 'clones': 0, 'volumes': 0,
+                          'flattened': 0},
                          self.sweep())
 
     def test_image_deleted_then_sweep(self):
@@ -50,10 +51,12 @@ class CollectorTestCase(base.DriverTestCase):
         hidden = 'volumes/%s.deleted' % self.volume.name
         self.assertEqual([hidden, 'images/%s' % meta['id']],
                          sorted(self.cluster.inventory(), reverse=True))
-        self.assertEqual({'snapshots': 0, 'clones': 0, 'volumes': 0},
+        self.assertEqual({'snapshots': 0, 'clones': 0, 'volumes': 0,
+                          'flattened': 0},
                          self.sweep())
         self.glance_delete(meta['id'])
-        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 1},
+        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 1,
+                          'flattened': 0},
                          self.sweep())
         self.assertEqual({}, self.cluster.inventory())
 
@@ -61,10 +64,12 @@ class CollectorTestCase(base.DriverTestCase):
         first, second = self.upload(), self.upload()
         self.driver.delete_volume(self.volume)
         self.glance_delete(first['id'])
-        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 0},
+        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 0,
+                          'flattened': 0},
                          self.sweep())
         self.glance_delete(second['id'])
-        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 1},
+        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 1,
+                          'flattened': 0},
                          self.sweep())
         self.assertEqual({}, self.cluster.inventory())
 
@@ -113,7 +118,8 @@ class CollectorTestCase(base.DriverTestCase):
     def test_abandoned_clone_after_grace(self):
         image_id = self.crash_after_clone(time.time() - 7200)
         self.statuses[image_id] = 'queued'
-        self.assertEqual({'snapshots': 1, 'clones': 1, 'volumes': 0},
+        self.assertEqual({'snapshots': 1, 'clones': 1, 'volumes': 0,
+                          'flattened': 0},
                          self.sweep())
         self.assertOnlyVolumeLeft()
 
@@ -160,6 +166,55 @@ class CollectorTestCase(base.DriverTestCase):
         meta = self.upload()
         self.assertEqual({},
                          self.cluster.pools['images'][meta['id']].metadata)
+
+    def test_sync_flatten_policy(self):
+        self.configuration.clone_upload_flatten = 'sync'
+        meta = self.upload()
+        img = self.cluster.pools['images'][meta['id']]
+        self.assertIsNone(img.parent)
+        self.assertEqual({'volumes/%s' % self.volume.name: [],
+                          'images/%s' % meta['id']: ['snap']},
+                         self.cluster.inventory())
+        self.assertEqual({}, img.metadata)
+
+    def test_background_flatten_policy(self):
+        self.configuration.clone_upload_flatten = 'background'
+        with mock.patch.object(self.driver, '_start_background_flatten',
+                               side_effect=lambda pool, image_id:
+                               self.driver._background_flatten(
+                                   pool, image_id)) as start:
+            meta = self.upload()
+        start.assert_called_once_with('images', meta['id'])
+        img = self.cluster.pools['images'][meta['id']]
+        self.assertIsNone(img.parent)
+        self.assertEqual({}, img.metadata)
+        self.assertEqual({'volumes/%s' % self.volume.name: [],
+                          'images/%s' % meta['id']: ['snap']},
+                         self.cluster.inventory())
+
+    def test_background_flatten_after_volume_delete(self):
+        self.configuration.clone_upload_flatten = 'background'
+        with mock.patch.object(self.driver, '_start_background_flatten'):
+            meta = self.upload()
+        self.driver.delete_volume(self.volume)
+        self.driver._background_flatten('images', meta['id'])
+        self.assertEqual({'images/%s' % meta['id']: ['snap']},
+                         self.cluster.inventory())
+
+    def test_background_flatten_resumed_by_sweep(self):
+        # cinder-volume restarted before the flatten ran.
+        self.configuration.clone_upload_flatten = 'background'
+        with mock.patch.object(self.driver, '_start_background_flatten'):
+            meta = self.upload()
+        img = self.cluster.pools['images'][meta['id']]
+        self.assertEqual({collector.FLATTEN_KEY: 'pending'}, img.metadata)
+        counts = self.sweep(startup=True)
+        self.assertEqual(1, counts['flattened'])
+        self.assertEqual(1, counts['snapshots'])
+        self.assertIsNone(img.parent)
+        self.assertEqual({'volumes/%s' % self.volume.name: [],
+                          'images/%s' % meta['id']: ['snap']},
+                         self.cluster.inventory())
 
     def test_periodic_task_only_when_enabled(self):
         with mock.patch('oslo_service.loopingcall.'
