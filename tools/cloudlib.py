@@ -1,0 +1,241 @@
+"""Helpers shared by tools/demo and tools/bench: the real CLIs, and Ceph.
+
+Every action goes through the real `openstack` and `cinder` clients with
+the local cloud's openrc files; Ceph is read and written with the admin
+keyring only to put known data into volumes and to show where images live.
+"""
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLOUD = os.environ.get('CLOUD_DIR', os.path.join(REPO, '.cloud'))
+VENV_BIN = os.path.join(REPO, '.venv', 'bin')
+VENV_PYTHON = os.path.join(VENV_BIN, 'python')
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+def reexec_in_venv():
+    """Run the calling script with the project's venv python."""
+    if (os.path.exists(VENV_PYTHON) and
+            os.path.realpath(sys.prefix) != os.path.join(REPO, '.venv')):
+        os.execv(VENV_PYTHON, [VENV_PYTHON] + sys.argv)
+
+
+def cloud_up(extra=()):
+    subprocess.run(['python3',
+                    os.path.join(REPO, 'tools', 'cloud'), 'up'] +
+                   list(extra), check=True)
+
+
+def read_openrc(name='openrc'):
+    env = {}
+    with open(os.path.join(CLOUD, name)) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith('export ') and '=' in line:
+                key, value = line[len('export '):].split('=', 1)
+                env[key] = shlex.split(value)[0] if value else ''
+    return env
+
+
+def cli_env(openrc='openrc'):
+    env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+    env.update(read_openrc(openrc))
+    env['PATH'] = VENV_BIN + os.pathsep + env.get('PATH', '')
+    return env
+
+
+class CLIError(Exception):
+    pass
+
+
+def run(*args, openrc='openrc', timeout=600):
+    proc = subprocess.run(list(args), env=cli_env(openrc), timeout=timeout,
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise CLIError('%s failed (%d): %s' % (' '.join(args),
+                                               proc.returncode,
+                                               proc.stderr.strip()[-2000:]))
+    return proc.stdout
+
+
+def openstack(*args, **kwargs):
+    out = run('openstack', *args, '-f', 'json', **kwargs)
+    return json.loads(out) if out.strip() else None
+
+
+def wait_for(what, check, timeout=600, interval=0.2):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        done, last = check()
+        if done:
+            return last
+        time.sleep(interval)
+    raise RuntimeError('timed out after %ss waiting for %s (last: %s)' %
+                       (timeout, what, last))
+
+
+def volume_status(vol_id):
+    return clients()[1].volumes.get(vol_id).status
+
+
+def create_volume(name, size_gb, volume_type):
+    vol = openstack('volume', 'create', '--size', str(size_gb), '--type',
+                    volume_type, name)
+
+    def check():
+        status = volume_status(vol['id'])
+        if status == 'error':
+            raise RuntimeError('volume %s went to error' % vol['id'])
+        return status == 'available', status
+    wait_for('volume %s available' % vol['id'], check, 300, 0.5)
+    return vol['id']
+
+
+def delete_volume(vol_id):
+    run('openstack', 'volume', 'delete', vol_id)
+
+    def check():
+        try:
+            status = volume_status(vol_id)
+        except Exception:
+            return True, 'gone'
+        return False, status
+    wait_for('volume %s deleted' % vol_id, check, 300, 0.5)
+
+
+_clients = {}
+
+
+def clients(openrc='openrc'):
+    """In-process (glance, cinder) clients, for fast status polling."""
+    if openrc not in _clients:
+        from cinderclient import client as cinder_client
+        from glanceclient import client as glance_client
+        from keystoneauth1 import identity
+        from keystoneauth1 import session
+        env = read_openrc(openrc)
+        sess = session.Session(auth=identity.Password(
+            auth_url=env['OS_AUTH_URL'], username=env['OS_USERNAME'],
+            password=env['OS_PASSWORD'], project_name=env['OS_PROJECT_NAME'],
+            user_domain_name=env.get('OS_USER_DOMAIN_NAME', 'Default'),
+            project_domain_name=env.get('OS_PROJECT_DOMAIN_NAME',
+                                        'Default')))
+        _clients[openrc] = (glance_client.Client('2', session=sess),
+                            cinder_client.Client('3.1', session=sess))
+    return _clients[openrc]
+
+
+def image_status(image_id):
+    try:
+        return clients()[0].images.get(image_id)['status']
+    except Exception:
+        return None
+
+
+def upload_to_image(vol_id, name, disk_format='raw'):
+    """`cinder upload-to-image`; returns (image id, seconds until active)."""
+    start = time.monotonic()
+    out = run('cinder', 'upload-to-image', '--disk-format', disk_format,
+              '--container-format', 'bare', vol_id, name)
+    image_id = None
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split('|')]
+        if len(cells) > 2 and cells[1] == 'image_id':
+            image_id = cells[2]
+    if not image_id:
+        raise RuntimeError('no image id in: %s' % out)
+
+    def check():
+        status = image_status(image_id)
+        if status in ('killed', 'deleted', None):
+            raise RuntimeError('image %s is %s' % (image_id, status))
+        return status == 'active', status
+    wait_for('image %s active' % image_id, check, 3600, 0.1)
+    seconds = time.monotonic() - start
+
+    def volume_free():
+        status = volume_status(vol_id)
+        return status == 'available', status
+    wait_for('volume %s available' % vol_id, volume_free, 600, 0.2)
+    return image_id, seconds
+
+
+def delete_image(image_id):
+    run('openstack', 'image', 'delete', image_id)
+
+
+def download_sha256(image_id, path):
+    run('openstack', 'image', 'save', '--file', path, image_id,
+        timeout=3600)
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(4 * MiB), b''):
+            digest.update(chunk)
+    os.unlink(path)
+    return digest.hexdigest()
+
+
+class Ceph(object):
+    """Admin access to the cluster (.cloud/ceph.conf, admin keyring)."""
+
+    def __init__(self):
+        import rados
+        import rbd
+        self.rbd = rbd
+        self.cluster = rados.Rados(conffile=os.path.join(CLOUD, 'ceph.conf'),
+                                   rados_id='admin')
+        self.cluster.connect()
+        self.ioctx = {p: self.cluster.open_ioctx(p)
+                      for p in ('volumes', 'images')}
+
+    def close(self):
+        for ioctx in self.ioctx.values():
+            ioctx.close()
+        self.cluster.shutdown()
+
+    def fill(self, pool, name, nbytes, seed):
+        """Write nbytes of incompressible, seeded data from offset 0."""
+        rng = hashlib.shake_256(seed.encode())
+        block = rng.digest(4 * MiB)
+        with self.rbd.Image(self.ioctx[pool], name) as img:
+            for offset in range(0, nbytes, 4 * MiB):
+                n = min(4 * MiB, nbytes - offset)
+                chunk = hashlib.sha256(b'%d' % offset).digest() + block[32:n]
+                img.write(chunk[:n], offset)
+
+    def sha256(self, pool, name):
+        digest = hashlib.sha256()
+        with self.rbd.Image(self.ioctx[pool], name, read_only=True) as img:
+            size = img.size()
+            for offset in range(0, size, 4 * MiB):
+                digest.update(img.read(offset, min(4 * MiB, size - offset)))
+        return digest.hexdigest()
+
+    def describe(self, pool, name):
+        """'pool/name' plus its clone parent, for humans."""
+        with self.rbd.Image(self.ioctx[pool], name, read_only=True) as img:
+            try:
+                parent = '%s/%s@%s' % tuple(img.parent_info())
+            except self.rbd.ImageNotFound:
+                parent = None
+        if parent:
+            return '%s/%s (COW clone of %s)' % (pool, name, parent)
+        return '%s/%s (own data, no parent)' % (pool, name)
+
+
+def table(headers, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    line = '  '.join('%-*s' % (w, h) for w, h in zip(widths, headers))
+    out = [line, '  '.join('-' * w for w in widths)]
+    for row in rows:
+        out.append('  '.join('%-*s' % (w, c) for w, c in zip(widths, row)))
+    return '\n'.join(out)
