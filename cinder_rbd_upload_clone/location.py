@@ -35,6 +35,10 @@ class LocationError(Exception):
     """The location could not be registered; str() is the reason."""
 
 
+class ImageGone(LocationError):
+    """The image was deleted while the upload ran: nothing to upload to."""
+
+
 class ActivationTimeout(LocationError):
     """Glance took the location but did not finish in time.
 
@@ -72,8 +76,13 @@ def register(context, image_id, url, allow_legacy=False):
             return LOCATION_API
         except glanceclient.exc.HTTPNotImplemented:
             break
+        except glanceclient.exc.HTTPNotFound as e:
+            if not privileged:
+                # The user owns the image: not found means deleted.
+                raise ImageGone('image %s was deleted during the upload' %
+                                image_id)
+            refusals.append('%s: %s' % (who, _code(e)))
         except (glanceclient.exc.HTTPForbidden,
-                glanceclient.exc.HTTPNotFound,
                 glanceclient.exc.HTTPUnauthorized) as e:
             refusals.append('%s: %s' % (who, _code(e)))
         except glanceclient.exc.HTTPConflict:
@@ -116,8 +125,8 @@ def wait_active(context, image_id, timeout, interval=0.2):
         try:
             image = client.call(context, 'get', image_id)
         except glanceclient.exc.HTTPNotFound:
-            raise LocationError('image %s was deleted during the upload' %
-                                image_id)
+            raise ImageGone('image %s was deleted during the upload' %
+                            image_id)
         except Exception as e:
             raise LocationError('reading image %s failed: %s' %
                                 (image_id, _code(e)))

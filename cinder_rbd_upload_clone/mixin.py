@@ -13,6 +13,7 @@ from oslo_log import log as logging
 from oslo_service import loopingcall
 
 from cinder import context as cinder_context
+from cinder import exception
 from cinder.image import image_utils  # noqa: F401 (see stores.py)
 from cinder.image import glance  # noqa: H306
 from cinder.volume.drivers import rbd as rbd_driver
@@ -158,6 +159,9 @@ class UploadCloneMixin(object):
                               {'vol': volume.id, 'err': e})
                     raise e.error
                 self._rollback(upload, volume)
+                if isinstance(e.error, location.ImageGone):
+                    # Nothing to upload to: no generic copy either.
+                    raise exception.ImageNotFound(image_id=image_id)
                 raise
             except Exception as e:
                 self._rollback(upload, volume)

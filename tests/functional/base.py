@@ -165,7 +165,8 @@ def fake_volume(name, size_gb=1):
         id=vol_id, name=name, name_id=vol_id, size=size_gb,
         encryption_key_id=None, volume_type_id='functional',
         volume_type=types.SimpleNamespace(extra_specs={}),
-        admin_metadata={}, multiattach=False, provider_location=None,
+        admin_metadata={}, glance_metadata={}, multiattach=False,
+        provider_location=None,
         volume_attachment=[])
 
 

@@ -95,15 +95,6 @@ class UploadTestCase(base.FunctionalTestCase):
         self.assertNotIn(meta['id'], str(self.left_behind(
             ['volumes/%s' % volume.name, 'images/%s' % meta['id']])))
 
-    def test_qcow2_takes_generic_path(self):
-        volume, sha = self.new_volume()
-        meta = self.new_image(disk_format='qcow2')
-        self.upload(volume, meta)
-        image = self.image(meta['id'])
-        self.assertEqual('active', image['status'])
-        self.assertEqual('qcow2', image['disk_format'])
-        self.assertIsNone(self.ceph.parent('images', meta['id']))
-
     def test_option_off_takes_generic_path(self):
         self.override('enable_clone_optimization', False)
         self.driver = self.make_driver()

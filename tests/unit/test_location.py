@@ -49,8 +49,19 @@ class RegisterTestCase(testtools.TestCase):
         location.register('ctx', 'img', URL)
         self.assertEqual([('add_image_location', True)], self.calls())
 
+    def test_not_found_for_owner_means_deleted(self):
+        self.client.call.side_effect = glanceclient.exc.HTTPNotFound()
+        self.assertRaises(location.ImageGone, location.register,
+                          'ctx', 'img', URL)
+
+    def test_not_found_for_service_user_is_a_refusal(self):
+        self.service_token(False)
+        self.client.call.side_effect = glanceclient.exc.HTTPNotFound()
+        e = self.assertRaises(location.LocationError, location.register,
+                              'ctx', 'img', URL)
+        self.assertNotIsInstance(e, location.ImageGone)
+
     @ddt.data(glanceclient.exc.HTTPForbidden(),
-              glanceclient.exc.HTTPNotFound(),
               glanceclient.exc.HTTPUnauthorized())
     def test_refused_then_service_credentials(self, error):
         self.client.call.side_effect = [error, None]

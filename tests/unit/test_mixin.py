@@ -4,6 +4,7 @@ from unittest import mock
 
 import ddt
 import glanceclient.exc
+from oslo_config import cfg
 
 from cinder import exception
 from cinder.volume.drivers import rbd as rbd_driver
@@ -122,6 +123,17 @@ class CloneUploadTestCase(base.DriverTestCase):
                         side_effect=RuntimeError('boom')):
             self.upload()
         self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
+
+    def test_image_deleted_meanwhile_no_fallback(self):
+        cfg.CONF.set_override('send_service_user_token', True,
+                              group='service_user')
+        self.addCleanup(cfg.CONF.clear_override, 'send_service_user_token',
+                        group='service_user')
+        self.glance_calls['add_image_location'] = (
+            glanceclient.exc.HTTPNotFound())
+        self.assertRaises(exception.ImageNotFound, self.upload)
+        self.generic_upload.assert_not_called()
         self.assertOnlyVolumeLeft()
 
     def test_location_refused_leaves_nothing(self):
