@@ -1,8 +1,301 @@
-"""The ``cinder-rbd-upload-clone`` command-line tool."""
+"""The ``cinder-rbd-upload-clone`` command-line tool.
 
+``doctor`` checks, before and after turning the feature on, whether uploads
+of a backend will clone and what to change when they will not. It builds
+the backend's driver from cinder.conf and asks the same code the driver
+runs at upload time (store discovery, the eligibility decision, the parent
+driver's Ceph connections); nothing here is a second implementation.
+
+``collect`` runs one collector sweep of a backend now (what cinder-volume
+does every ``clone_upload_gc_interval`` seconds).
+
+Exit status of ``doctor``: 0 when uploads will clone, 1 when they will not,
+2 when the doctor itself failed.
+"""
+
+import argparse
+import json
 import sys
+import uuid
+
+from oslo_config import cfg
+
+EXIT_CLONE, EXIT_NO_CLONE, EXIT_ERROR = 0, 1, 2
+CONF = cfg.CONF
+
+
+class Check(object):
+    def __init__(self, name, ok, detail, fix=None):
+        self.name, self.ok, self.detail, self.fix = name, ok, detail, fix
+
+    def as_dict(self):
+        return {'check': self.name,
+                'result': {True: 'pass', False: 'fail',
+                           None: 'not checked'}[self.ok],
+                'detail': self.detail, 'fix': self.fix}
+
+
+def load(config_files, backend):
+    """Parse cinder.conf and build the backend's driver, as cinder-volume."""
+    from cinder.common import config as _config  # noqa: F401
+    from cinder.image import image_utils  # noqa: F401 (see stores.py)
+    from cinder import objects
+    from cinder.volume import configuration
+    from cinder_rbd_upload_clone import driver as our_driver
+
+    objects.register_all()
+    CONF([], project='cinder', default_config_files=config_files)
+    if backend not in (CONF.enabled_backends or []):
+        raise SystemExit('backend %r is not in enabled_backends (%s)' %
+                         (backend, ', '.join(CONF.enabled_backends or [])))
+    from cinder_rbd_upload_clone import options
+    config = configuration.Configuration(options.upload_clone_opts,
+                                         config_group=backend)
+    driver = our_driver.RBDUploadCloneDriver(configuration=config,
+                                             host='doctor@%s' % backend)
+    return driver
+
+
+def service_context():
+    """An admin context that can find Glance like cinder-volume does."""
+    from cinder import context as cinder_context
+    ctx = cinder_context.get_admin_context()
+    if CONF.glance_api_servers is None:
+        # No fixed servers: find Glance in the catalog of the [glance]
+        # service user, in the form Cinder's own contexts carry.
+        from keystoneauth1 import loading as ks_loading
+        auth = ks_loading.load_auth_from_conf_options(CONF, 'glance')
+        sess = ks_loading.load_session_from_conf_options(CONF, 'glance',
+                                                         auth=auth)
+        catalog = []
+        for entry in auth.get_access(sess).service_catalog.catalog:
+            endpoints = [{'region': ep.get('region_id') or ep.get('region'),
+                          '%sURL' % ep['interface']: ep['url']}
+                         for ep in entry.get('endpoints', [])]
+            catalog.append({'type': entry['type'], 'endpoints': endpoints})
+        ctx.service_catalog = catalog
+    return ctx
+
+
+def doctor_checks(driver, backend, volume_type=None, glance_user=None,
+                  glance_keyring=None):
+    from cinder.volume.drivers import rbd as rbd_driver
+    from cinder_rbd_upload_clone import eligibility
+    from cinder_rbd_upload_clone import stores
+
+    checks = []
+    conf = driver.configuration
+    enabled = driver._clone_upload_enabled
+    checks.append(Check(
+        'option', enabled,
+        'enable_clone_optimization = %s in [%s]' % (enabled, backend),
+        None if enabled else 'set enable_clone_optimization = True in '
+                             '[%s]' % backend))
+
+    fsid = None
+    try:
+        driver.do_setup(None)
+        fsid = driver._get_fsid()
+        checks.append(Check('ceph', True, 'Ceph cluster %s reachable as '
+                            'client.%s' % (fsid, conf.rbd_user)))
+    except Exception as e:
+        checks.append(Check('ceph', False, 'cannot reach Ceph as client.%s: '
+                            '%s' % (conf.rbd_user, e),
+                            'check rbd_ceph_conf, rbd_user and its keyring'))
+
+    ctx = None
+    store_list = None
+    try:
+        ctx = service_context()
+        store_list = driver._store_discovery.stores(ctx)
+        checks.append(Check('glance', True, "Glance answered Cinder's "
+                            "[glance] service user"))
+        checks.append(Check('stores-detail', True, 'stores detail lists: '
+                            '%s' % ', '.join('%s (%s)' % (s.id, s.type)
+                                             for s in store_list)))
+    except stores.StoreLookupError as e:
+        unreachable = 'unreachable' in str(e) or '401' in str(e)
+        checks.append(Check(
+            'glance', not unreachable, str(e) if unreachable else
+            'Glance answered', 'check glance_api_servers and the [glance] '
+            'auth options' if unreachable else None))
+        if not unreachable:
+            checks.append(Check(
+                'stores-detail', False, str(e),
+                'enable Glance multi-store (enabled_backends) and allow '
+                'stores_info_detail to the [glance] user (admin or service '
+                'role)'))
+    except Exception as e:
+        checks.append(Check('glance', False, '%s: %s' % (type(e).__name__, e),
+                            'check glance_api_servers and [glance] auth'))
+
+    store_id = None
+    if volume_type:
+        from cinder.volume import volume_types
+        vtype = volume_types.get_volume_type_by_name(
+            __import__('cinder.context', fromlist=['x']).get_admin_context(),
+            volume_type)
+        store_id = (vtype.get('extra_specs') or {}).get(stores.STORE_ID_SPEC)
+
+    store = None
+    if store_list is not None:
+        try:
+            store = stores.select_store(store_list, store_id)
+        except stores.StoreLookupError as e:
+            checks.append(Check('target-store', False, str(e),
+                                'name an existing store in the volume '
+                                "type's %s" % stores.STORE_ID_SPEC))
+    if store is not None:
+        ok = store.type == 'rbd' and bool(store.pool)
+        checks.append(Check(
+            'target-store', ok, "target store '%s' is %s, pool %s" %
+            (store.id, store.type, store.pool),
+            None if ok else 'target an rbd store (default store, or the '
+                            "volume type's %s)" % stores.STORE_ID_SPEC))
+        if ok:
+            same = fsid is not None and store.fsid == fsid
+            checks.append(Check(
+                'fsid', same if fsid else None,
+                "store '%s' is on cluster %s, volumes on %s" %
+                (store.id, store.fsid, fsid),
+                None if same else 'uploads only clone within one Ceph '
+                                  'cluster'))
+
+    # The decision itself, for a raw/bare image of a plain volume.
+    if store is not None and fsid is not None:
+        probe_volume = type('Volume', (), dict(
+            id='doctor', encryption_key_id=None, volume_type_id=None,
+            volume_type=None))()
+        decision = eligibility.decide(
+            True, backend, {'disk_format': 'raw',
+                            'container_format': 'bare'},
+            probe_volume, lambda _sid: store, lambda: fsid)
+        if store.type == 'rbd' and decision.go:
+            name = 'cinder-upload-clone-doctor-%s' % uuid.uuid4()
+            try:
+                with rbd_driver.RADOSClient(driver, store.pool) as client:
+                    driver.RBDProxy().create(client.ioctx, name, 1 << 20,
+                                             old_format=False,
+                                             features=client.features)
+                    driver.RBDProxy().remove(client.ioctx, name)
+                checks.append(Check(
+                    'images-pool-write', True, 'client.%s created and '
+                    'removed an image in pool %s' % (conf.rbd_user,
+                                                     store.pool)))
+            except Exception as e:
+                checks.append(Check(
+                    'images-pool-write', False, 'client.%s cannot write '
+                    'pool %s: %s' % (conf.rbd_user, store.pool, e),
+                    "ceph auth caps client.%s ... osd 'profile rbd "
+                    "pool=%s, profile rbd pool=%s'" % (
+                        conf.rbd_user, conf.rbd_pool, store.pool)))
+
+    checks.append(glance_read_check(driver, glance_user, glance_keyring))
+
+    svc = CONF.service_user
+    token_ok = bool(svc.send_service_user_token and svc.auth_type)
+    glance_auth = bool(CONF.glance.auth_type)
+    checks.append(Check(
+        'service-token', token_ok and glance_auth,
+        '[service_user] send_service_user_token = %s, auth_type = %s; '
+        '[glance] auth_type = %s' % (svc.send_service_user_token,
+                                     svc.auth_type, CONF.glance.auth_type),
+        None if token_ok and glance_auth else
+        "set [service_user] send_service_user_token = True with a user "
+        "holding the 'service' role, and [glance] auth options: Glance's "
+        "location API is service-only"))
+    return checks
+
+
+def glance_read_check(driver, user, keyring):
+    conf = driver.configuration
+    if not user or not keyring:
+        return Check('glance-reads-volumes', None,
+                     "not checked: pass --glance-ceph-user and "
+                     "--glance-keyring to check that Glance's Ceph user "
+                     "can read pool %s" % conf.rbd_pool)
+    try:
+        cluster = driver.rados.Rados(rados_id=user,
+                                     conffile=conf.rbd_ceph_conf,
+                                     conf={'keyring': keyring})
+        cluster.connect(timeout=10)
+        try:
+            with cluster.open_ioctx(conf.rbd_pool) as ioctx:
+                driver.rbd.RBD().list(ioctx)
+        finally:
+            cluster.shutdown()
+        return Check('glance-reads-volumes', True, 'client.%s can read '
+                     'pool %s' % (user, conf.rbd_pool))
+    except Exception as e:
+        return Check('glance-reads-volumes', False, 'client.%s cannot read '
+                     'pool %s: %s' % (user, conf.rbd_pool, e),
+                     "ceph auth caps client.%s ... osd '... profile "
+                     "rbd-read-only pool=%s'" % (user, conf.rbd_pool))
+
+
+def cmd_doctor(args):
+    driver = load(args.config_file, args.backend)
+    checks = doctor_checks(driver, args.backend, args.volume_type,
+                           args.glance_ceph_user, args.glance_keyring)
+    will_clone = all(c.ok is not False for c in checks)
+    if args.format == 'json':
+        print(json.dumps({'backend': args.backend, 'will_clone': will_clone,
+                          'checks': [c.as_dict() for c in checks]},
+                         indent=2))
+    else:
+        for c in checks:
+            mark = {True: 'PASS', False: 'FAIL', None: 'SKIP'}[c.ok]
+            line = '%-4s %-20s %s' % (mark, c.name, c.detail)
+            if c.fix and c.ok is False:
+                line += '\n     %-20s fix: %s' % ('', c.fix)
+            print(line)
+        print('uploads of backend %s %s' % (
+            args.backend, 'will clone' if will_clone else 'will NOT clone'))
+    return EXIT_CLONE if will_clone else EXIT_NO_CLONE
+
+
+def cmd_collect(args):
+    driver = load(args.config_file, args.backend)
+    driver.do_setup(None)
+    counts = driver.collect_upload_leftovers(startup=args.startup)
+    print(json.dumps(counts))
+    return 0
 
 
 def main(argv=None):
-    sys.stderr.write('usage: cinder-rbd-upload-clone doctor ...\n')
-    return 2
+    parser = argparse.ArgumentParser(
+        prog='cinder-rbd-upload-clone', description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+    for name, func, help_text in (
+            ('doctor', cmd_doctor, 'will uploads of a backend clone?'),
+            ('collect', cmd_collect, 'run one collector sweep now')):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument('--config-file', action='append',
+                       default=None, required=True)
+        p.add_argument('--backend', required=True,
+                       help='the backend section in cinder.conf')
+        p.set_defaults(func=func)
+        if name == 'doctor':
+            p.add_argument('--volume-type')
+            p.add_argument('--glance-ceph-user')
+            p.add_argument('--glance-keyring')
+            p.add_argument('--format', choices=('text', 'json'),
+                           default='text')
+        else:
+            p.add_argument('--startup', action='store_true',
+                           help='also take this host\'s pending clones '
+                                'at once (only when its cinder-volume is '
+                                'stopped)')
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SystemExit:
+        raise
+    except Exception as e:
+        print('cinder-rbd-upload-clone %s: %s: %s' % (
+            args.command, type(e).__name__, e), file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == '__main__':
+    sys.exit(main())
