@@ -1,5 +1,8 @@
 """Clone upload and its fallbacks on the real cluster and real Glance."""
 
+import os
+import shutil
+import subprocess
 from unittest import mock
 
 import ddt
@@ -94,6 +97,34 @@ class UploadTestCase(base.FunctionalTestCase):
         self.assert_generic_image(meta['id'], sha)
         self.assertNotIn(meta['id'], str(self.left_behind(
             ['volumes/%s' % volume.name, 'images/%s' % meta['id']])))
+
+    def test_permission_denied_on_images_pool_falls_back(self):
+        # A real cephx user that may write volumes but only read images.
+        user = 'cinder-ro-functional'
+        keyring = os.path.join(base.CLOUD, 'ceph.client.%s.keyring' % user)
+        subprocess.run(
+            ['ceph', '-c', base.CEPH_CONF, 'auth', 'get-or-create',
+             'client.%s' % user, 'mon', 'profile rbd', 'osd',
+             'profile rbd pool=volumes, profile rbd-read-only pool=images',
+             '-o', keyring], check=True, capture_output=True)
+        self.addCleanup(subprocess.run, ['ceph', '-c', base.CEPH_CONF,
+                                         'auth', 'del', 'client.%s' % user],
+                        capture_output=True)
+        self.addCleanup(os.unlink, keyring)
+        # os-brick (the generic path) looks for keyrings in /etc/ceph.
+        etc = '/etc/ceph/ceph.client.%s.keyring' % user
+        shutil.copy(keyring, etc)
+        self.addCleanup(os.unlink, etc)
+        self.override('rbd_user', user)
+        self.driver = self.make_driver()
+
+        volume, sha = self.new_volume()
+        meta = self.new_image()
+        self.upload(volume, meta)
+        self.assert_generic_image(meta['id'], sha)
+        self.assertEqual({'volumes/%s' % volume.name: [],
+                          'images/%s' % meta['id']: ['snap']},
+                         self.left_behind())
 
     def test_option_off_takes_generic_path(self):
         self.override('enable_clone_optimization', False)
