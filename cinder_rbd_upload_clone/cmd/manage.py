@@ -191,6 +191,10 @@ def doctor_checks(driver, backend, volume_type=None, glance_user=None,
                         conf.rbd_user, conf.rbd_pool, store.pool)))
 
     checks.append(glance_read_check(driver, glance_user, glance_keyring))
+    checks.append(Check(
+        'flatten-policy', True, 'clone_upload_flatten = %s, '
+        'rbd_max_clone_depth = %s' % (conf.clone_upload_flatten,
+                                      conf.rbd_max_clone_depth)))
 
     svc = CONF.service_user
     token_ok = bool(svc.send_service_user_token and svc.auth_type)
