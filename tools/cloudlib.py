@@ -35,6 +35,7 @@ def cloud_up(extra=()):
 
 
 def read_openrc(name='openrc'):
+    """Exported variables of an openrc: a name in .cloud, or a path."""
     env = {}
     with open(os.path.join(CLOUD, name)) as f:
         for line in f:

@@ -11,7 +11,8 @@ nothing it did not expect is left.
 import configparser
 import hashlib
 import os
-import shlex
+import subprocess
+import sys
 import time
 import types
 import uuid
@@ -42,20 +43,12 @@ BACKEND = 'rbd-clone'
 MiB = 1024 * 1024
 _conf_loaded = False
 
-
-def read_openrc(name='openrc'):
-    env = {}
-    with open(os.path.join(CLOUD, name)) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith('export ') and '=' in line:
-                key, value = line[len('export '):].split('=', 1)
-                env[key] = shlex.split(value)[0] if value else ''
-    return env
+sys.path.insert(0, os.path.join(REPO, 'tools'))
+import cloudlib  # noqa: E402
 
 
 def keystone_session(openrc='openrc'):
-    env = read_openrc(openrc)
+    env = cloudlib.read_openrc(openrc)
     auth = identity.Password(
         auth_url=env['OS_AUTH_URL'], username=env['OS_USERNAME'],
         password=env['OS_PASSWORD'], project_name=env['OS_PROJECT_NAME'],
@@ -257,3 +250,21 @@ class FunctionalTestCase(testtools.TestCase):
         now = self.ceph.inventory()
         return {k: v for k, v in now.items()
                 if self.before.get(k) != v and k not in expected}
+
+
+def limited_cinder_user(test, user):
+    """A real cephx user: rw on volumes, read-only on images; removed after.
+
+    Returns its keyring path (in .cloud, where ceph.conf points).
+    """
+    keyring = os.path.join(CLOUD, 'ceph.client.%s.keyring' % user)
+    subprocess.run(
+        ['ceph', '-c', CEPH_CONF, 'auth', 'get-or-create',
+         'client.%s' % user, 'mon', 'profile rbd', 'osd',
+         'profile rbd pool=volumes, profile rbd-read-only pool=images',
+         '-o', keyring], check=True, capture_output=True)
+    test.addCleanup(subprocess.run, ['ceph', '-c', CEPH_CONF, 'auth', 'del',
+                                     'client.%s' % user],
+                    capture_output=True)
+    test.addCleanup(os.unlink, keyring)
+    return keyring

@@ -75,19 +75,8 @@ class DoctorTestCase(testtools.TestCase):
         self.assertEqual('fail', r['by_name']['ceph']['result'])
 
     def test_cinder_user_cannot_write_images_pool(self):
-        ceph = base.Ceph()
-        self.addCleanup(ceph.close)
         user = 'cinder-ro-doctor'
-        keyring = os.path.join(base.CLOUD, 'ceph.client.%s.keyring' % user)
-        subprocess.run(
-            ['ceph', '-c', base.CEPH_CONF, 'auth', 'get-or-create',
-             'client.%s' % user, 'mon', 'profile rbd', 'osd',
-             'profile rbd pool=volumes, profile rbd-read-only pool=images',
-             '-o', keyring], check=True, capture_output=True)
-        self.addCleanup(subprocess.run, ['ceph', '-c', base.CEPH_CONF,
-                                         'auth', 'del', 'client.%s' % user],
-                        capture_output=True)
-        self.addCleanup(os.unlink, keyring)
+        base.limited_cinder_user(self, user)
 
         def edit(p):
             p[base.BACKEND]['rbd_user'] = user

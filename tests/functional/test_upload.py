@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import subprocess
 from unittest import mock
 
 import ddt
@@ -101,16 +100,7 @@ class UploadTestCase(base.FunctionalTestCase):
     def test_permission_denied_on_images_pool_falls_back(self):
         # A real cephx user that may write volumes but only read images.
         user = 'cinder-ro-functional'
-        keyring = os.path.join(base.CLOUD, 'ceph.client.%s.keyring' % user)
-        subprocess.run(
-            ['ceph', '-c', base.CEPH_CONF, 'auth', 'get-or-create',
-             'client.%s' % user, 'mon', 'profile rbd', 'osd',
-             'profile rbd pool=volumes, profile rbd-read-only pool=images',
-             '-o', keyring], check=True, capture_output=True)
-        self.addCleanup(subprocess.run, ['ceph', '-c', base.CEPH_CONF,
-                                         'auth', 'del', 'client.%s' % user],
-                        capture_output=True)
-        self.addCleanup(os.unlink, keyring)
+        keyring = base.limited_cinder_user(self, user)
         # os-brick (the generic path) looks for keyrings in /etc/ceph.
         etc = '/etc/ceph/ceph.client.%s.keyring' % user
         shutil.copy(keyring, etc)
