@@ -117,7 +117,9 @@ def wait_active(context, image_id, timeout, interval=0.05,
     """Wait until Glance serves the image; return it.
 
     :raises LocationError: when Glance dropped the location (its import
-        task failed), the image went away, or ``timeout`` passed.
+        task failed) or the image went away.
+    :raises ActivationTimeout: when ``timeout`` passed, reads failing
+        meanwhile included: Glance may still use the location.
     """
     client = glance.GlanceClientWrapper()
     deadline = time.monotonic() + timeout
@@ -129,20 +131,26 @@ def wait_active(context, image_id, timeout, interval=0.05,
             raise ImageGone('image %s was deleted during the upload' %
                             image_id)
         except Exception as e:
-            raise LocationError('reading image %s failed: %s' %
-                                (image_id, _code(e)))
-        status = image.get('status')
-        if status == 'active':
-            return image
-        if status not in ('queued', 'saving', 'importing'):
-            raise LocationError('image %s became %s' % (image_id, status))
-        if image.get(IMPORT_LOCK):
-            seen_lock = True
-        elif seen_lock and status == 'queued':
-            raise LocationError('Glance could not use the location (its '
-                                'location import task failed; see '
-                                'glance-api log); image %s is still queued'
-                                % image_id)
+            # Glance has the location: a failed read (Glance restarting,
+            # a 500) says nothing about the image. Keep asking until the
+            # deadline; the clone must stay while Glance may use it.
+            LOG.debug('Reading image %(img)s failed (%(err)s); retrying',
+                      {'img': image_id, 'err': e})
+            status = 'unreadable (%s)' % _code(e)
+        else:
+            status = image.get('status')
+            if status == 'active':
+                return image
+            if status not in ('queued', 'saving', 'importing'):
+                raise LocationError('image %s became %s' % (image_id,
+                                                            status))
+            if image.get(IMPORT_LOCK):
+                seen_lock = True
+            elif seen_lock and status == 'queued':
+                raise LocationError(
+                    'Glance could not use the location (its location '
+                    'import task failed; see glance-api log); image %s is '
+                    'still queued' % image_id)
         if time.monotonic() >= deadline:
             raise ActivationTimeout('image %s is still %s after %ss' %
                                     (image_id, status, timeout))

@@ -152,6 +152,20 @@ class WaitActiveTestCase(testtools.TestCase):
         self.assertRaises(location.LocationError, location.wait_active,
                           'ctx', 'img', 10)
 
+    def test_read_errors_are_retried(self):
+        self.images(glanceclient.exc.HTTPInternalServerError(),
+                    exception.GlanceConnectionFailed(reason='down'),
+                    ('active', {}))
+        self.assertEqual('active',
+                         location.wait_active('ctx', 'img', 10)['status'])
+
+    def test_read_errors_until_deadline_keep_the_location(self):
+        self.client.call.side_effect = (
+            glanceclient.exc.HTTPInternalServerError())
+        e = self.assertRaises(location.ActivationTimeout,
+                              location.wait_active, 'ctx', 'img', 0)
+        self.assertIn('unreadable', str(e))
+
     def test_timeout(self):
         self.client.call.return_value = {'status': 'queued'}
         e = self.assertRaises(location.LocationError, location.wait_active,
