@@ -2,8 +2,9 @@
 
 It keeps pools, images, snapshots, protection and clone parentage, and
 refuses what librbd refuses (removing a protected snapshot, unprotecting a
-snapshot with children, removing an image with snapshots), so tests can
-assert that a failed upload left nothing behind.
+snapshot with children, removing an image with snapshots or open for
+writing), so tests can assert that a failed upload left nothing behind. It
+counts RADOS connections and image opens, the round trips tests care about.
 """
 
 import collections
@@ -75,6 +76,9 @@ class Cluster(object):
         self.default_features = default_features
         self.calls = []
         self.now = 1000000.0
+        self.connections = 0
+        self.opens = collections.Counter()      # (pool, name) -> opens
+        self.writers = collections.Counter()    # (pool, name) -> open now
 
     def add_image(self, pool, name, size=1 << 30):
         self.pools[pool][name] = FakeImage(size, self.default_features, 22)
@@ -109,6 +113,7 @@ class Cluster(object):
                 return None
 
             def connect(self):
+                cluster.connections += 1
                 self.connected = True
 
             def shutdown(self):
@@ -167,6 +172,8 @@ class Cluster(object):
                     raise ImageNotFound(name)
                 if img.snaps:
                     raise ImageHasSnapshots(name)
+                if cluster.writers[(ioctx.pool, name)]:
+                    raise ImageBusy('%s has watchers' % name)
                 del _images(ioctx)[name]
 
             def rename(self, ioctx, src, dst):
@@ -178,6 +185,7 @@ class Cluster(object):
                             img.parent = (ioctx.pool, dst, img.parent[2])
 
             def list(self, ioctx):
+                cluster.calls.append(('list', ioctx.pool))
                 return list(_images(ioctx))
 
             def trash_move(self, ioctx, name, delay=0):
@@ -193,6 +201,12 @@ class Cluster(object):
                 self.ioctx = ioctx
                 self.name = name
                 self.snapshot = snapshot
+                cluster.opens[(ioctx.pool, name)] += 1
+                # librbd watches images opened for writing; read-only
+                # opens do not hold up a remove.
+                self._watch = None if read_only else (ioctx.pool, name)
+                if self._watch:
+                    cluster.writers[self._watch] += 1
 
             @property
             def _img(self):
@@ -202,7 +216,9 @@ class Cluster(object):
                     raise ImageNotFound(self.name)
 
             def close(self):
-                pass
+                if self._watch:
+                    cluster.writers[self._watch] -= 1
+                    self._watch = None
 
             def __enter__(self):
                 return self
