@@ -18,6 +18,7 @@ import math
 import urllib.parse
 
 from oslo_log import log as logging
+from oslo_utils import units
 
 from cinder.volume.drivers import rbd as rbd_driver
 
@@ -66,23 +67,26 @@ def pool_ioctx(client, pool):
         ioctx.close()
 
 
-def clone_depth(driver, client, pool, name):
-    """Number of RBD ancestors of ``pool/name``, whatever made them."""
-    depth = 0
-    while True:
-        with pool_ioctx(client, pool) as ioctx:
-            with rbd_driver.RBDVolumeProxy(driver, name, read_only=True,
-                                           client=client.cluster,
-                                           ioctx=ioctx) as image:
-                try:
-                    pool, name, _snap = image.parent_info()
-                except driver.rbd.ImageNotFound:
-                    return depth
-        depth += 1
+def clone_depth(driver, client, image):
+    """Number of RBD ancestors of the open ``image``, whatever made them."""
+    try:
+        pool, name, _snap = image.parent_info()
+    except driver.rbd.ImageNotFound:
+        return 0
+    with pool_ioctx(client, pool) as ioctx:
+        with rbd_driver.RBDVolumeProxy(driver, name, read_only=True,
+                                       client=client.cluster,
+                                       ioctx=ioctx) as parent:
+            return 1 + clone_depth(driver, client, parent)
 
 
 class UploadClone(object):
     """The RBD side of one clone upload, and how to undo it.
+
+    The volume's image, the destination pool and the clone's image are
+    opened once each, when first needed, and stay open until :meth:`close`
+    (a ``with`` block closes them too): every open costs round trips to the
+    OSDs, and so does taking an image's exclusive lock for a write.
 
     :param driver: the RBD driver (for its connections and ``rbd`` module).
     :param client: an open :class:`RADOSClient` on the volumes pool.
@@ -104,11 +108,62 @@ class UploadClone(object):
         self.image_id = image_id
         self.snap_name = upload_snap_name(image_id)
         self._undo = []
+        self._volume = None
+        self._dest = None
+        self._image = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, type_, value, traceback):
+        self.close()
 
     def _proxy(self, name, ioctx):
         return rbd_driver.RBDVolumeProxy(self.driver, name,
                                          client=self.client.cluster,
                                          ioctx=ioctx)
+
+    @property
+    def volume(self):
+        """The volume's RBD image, opened on first use."""
+        if self._volume is None:
+            self._volume = self._proxy(self.volume_name, self.client.ioctx)
+        return self._volume
+
+    @property
+    def dest(self):
+        """An ioctx on the destination pool, opened on first use."""
+        if self._dest is None:
+            self._dest = self.client.cluster.open_ioctx(self.dest_pool)
+        return self._dest
+
+    @property
+    def image(self):
+        """The clone's RBD image, opened on first use."""
+        if self._image is None:
+            self._image = self._proxy(self.image_id, self.dest)
+        return self._image
+
+    def _close_image(self):
+        image, self._image = self._image, None
+        if image is not None:
+            image.close()
+
+    def close(self):
+        """Close the images and the pool this upload opened."""
+        handles = (('clone', self._image), ('volume', self._volume),
+                   ('pool %s' % self.dest_pool, self._dest))
+        self._image = self._volume = self._dest = None
+        for what, handle in handles:
+            if handle is None:
+                continue
+            try:
+                handle.close()
+            except Exception as e:
+                LOG.warning('Clone upload of %(vol)s to image %(img)s: '
+                            'could not close the %(what)s: %(err)s',
+                            {'vol': self.volume_name, 'img': self.image_id,
+                             'what': what, 'err': e})
 
     def _run(self, step, func, *args):
         try:
@@ -116,85 +171,73 @@ class UploadClone(object):
         except Exception as e:
             raise CloneStepError(step, e)
 
+    def depth(self):
+        """Number of RBD ancestors of the volume."""
+        return clone_depth(self.driver, self.client, self.volume)
+
     # Each step is a method of its own: one thing to make, one to undo.
 
     def _create_snapshot(self):
-        with self._proxy(self.volume_name, self.client.ioctx) as vol:
-            vol.create_snap(self.snap_name)
+        self.volume.create_snap(self.snap_name)
         self._undo.append(('remove upload snapshot', self._remove_snapshot))
 
     def _protect_snapshot(self):
-        with self._proxy(self.volume_name, self.client.ioctx) as vol:
-            vol.protect_snap(self.snap_name)
+        self.volume.protect_snap(self.snap_name)
         self._undo.append(('unprotect upload snapshot',
                            self._unprotect_snapshot))
 
     def _clone(self, features, order):
-        with pool_ioctx(self.client, self.dest_pool) as dest:
-            self.driver.RBDProxy().clone(self.client.ioctx, self.volume_name,
-                                         self.snap_name, dest, self.image_id,
-                                         features=features, order=order)
+        self.driver.RBDProxy().clone(self.client.ioctx, self.volume_name,
+                                     self.snap_name, self.dest, self.image_id,
+                                     features=features, order=order)
         self._undo.append(('remove clone', self._remove_clone))
 
     def _mark_pending(self):
-        with pool_ioctx(self.client, self.dest_pool) as dest:
-            with self._proxy(self.image_id, dest) as image:
-                for key, value in self.marks.items():
-                    image.metadata_set(key, value)
+        for key, value in self.marks.items():
+            self.image.metadata_set(key, value)
 
     def clear_pending(self):
         """The image is served: the clone is no longer an upload's."""
-        with pool_ioctx(self.client, self.dest_pool) as dest:
-            with self._proxy(self.image_id, dest) as image:
-                image.metadata_remove(self.pending[0])
+        self.image.metadata_remove(self.pending[0])
 
     def _flatten(self):
-        with pool_ioctx(self.client, self.dest_pool) as dest:
-            with self._proxy(self.image_id, dest) as image:
-                image.flatten()
+        self.image.flatten()
 
     def _create_image_snapshot(self):
-        with pool_ioctx(self.client, self.dest_pool) as dest:
-            with self._proxy(self.image_id, dest) as image:
-                image.create_snap(GLANCE_SNAP)
+        self.image.create_snap(GLANCE_SNAP)
         self._undo.append(('remove clone snapshot',
                            self._remove_image_snapshot))
 
     def _protect_image_snapshot(self):
-        with pool_ioctx(self.client, self.dest_pool) as dest:
-            with self._proxy(self.image_id, dest) as image:
-                image.protect_snap(GLANCE_SNAP)
+        self.image.protect_snap(GLANCE_SNAP)
         self._undo.append(('unprotect clone snapshot',
                            self._unprotect_image_snapshot))
 
     # Undo actions.
 
     def _remove_snapshot(self):
-        with self._proxy(self.volume_name, self.client.ioctx) as vol:
-            vol.remove_snap(self.snap_name)
+        self.volume.remove_snap(self.snap_name)
 
     def _unprotect_snapshot(self):
-        with self._proxy(self.volume_name, self.client.ioctx) as vol:
-            vol.unprotect_snap(self.snap_name)
+        self.volume.unprotect_snap(self.snap_name)
 
     def _remove_clone(self):
-        with pool_ioctx(self.client, self.dest_pool) as dest:
-            self.driver.RBDProxy().remove(dest, self.image_id)
+        # librbd removes no image that is open for writing.
+        self._close_image()
+        self.driver.RBDProxy().remove(self.dest, self.image_id)
 
     def _remove_image_snapshot(self):
-        with pool_ioctx(self.client, self.dest_pool) as dest:
-            with self._proxy(self.image_id, dest) as image:
-                image.remove_snap(GLANCE_SNAP)
+        self.image.remove_snap(GLANCE_SNAP)
 
     def _unprotect_image_snapshot(self):
-        with pool_ioctx(self.client, self.dest_pool) as dest:
-            with self._proxy(self.image_id, dest) as image:
-                image.unprotect_snap(GLANCE_SNAP)
+        self.image.unprotect_snap(GLANCE_SNAP)
 
     def _clone_geometry(self):
         """Features and object order for the clone, as Glance would use."""
-        stripe_unit = self.driver._get_stripe_unit(self.client.ioctx,
-                                                   self.volume_name)
+        # RBDDriver._get_stripe_unit, without opening the volume again.
+        stripe_unit = max(
+            self.volume.stripe_unit(),
+            self.driver.configuration.rbd_store_chunk_size * units.Mi)
         return self.client.features, int(math.log(stripe_unit, 2))
 
     def release_source(self):
@@ -207,8 +250,10 @@ class UploadClone(object):
     def create(self, flatten=False):
         """Make the clone; raise :class:`CloneStepError` on failure.
 
-        The caller calls :meth:`rollback` when this, or anything it does
-        with the clone afterwards, fails.
+        The clone's image is closed when this returns: Glance uses it next,
+        and could not delete an image open here. :meth:`clear_pending` opens
+        it again. The caller calls :meth:`rollback` when this, or anything
+        it does with the clone afterwards, fails.
         """
         self._run('snapshot volume', self._create_snapshot)
         self._run('protect volume snapshot', self._protect_snapshot)
@@ -224,6 +269,7 @@ class UploadClone(object):
         self._run('protect clone snapshot', self._protect_image_snapshot)
         if flatten:
             self.release_source()
+        self._run('close clone', self._close_image)
 
     def rollback(self):
         """Undo every step made, newest first; return the undo failures."""

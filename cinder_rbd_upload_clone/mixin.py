@@ -128,12 +128,11 @@ class UploadCloneMixin(object):
         conf = self.configuration
         policy = conf.clone_upload_flatten
         pending = (collector.PENDING_KEY, collector.pending_value(self.host))
-        with rbd_driver.RADOSClient(self) as client:
-            upload = clone.UploadClone(self, client, volume.name, store.pool,
-                                       image_id, pending=pending)
+        with rbd_driver.RADOSClient(self) as client, \
+                clone.UploadClone(self, client, volume.name, store.pool,
+                                  image_id, pending=pending) as upload:
             try:
-                depth = upload._run('read clone depth', clone.clone_depth,
-                                    self, client, conf.rbd_pool, volume.name)
+                depth = upload._run('read clone depth', upload.depth)
                 too_deep = depth + 1 > conf.rbd_max_clone_depth
                 flatten = too_deep or policy == options.FLATTEN_SYNC
                 background = (not flatten and

@@ -193,6 +193,73 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.assertEqual(
             [], list(self.cluster.pools['volumes'][self.volume.name].snaps))
 
+    @ddt.data('never', 'sync', 'background')
+    def test_each_image_opened_once(self, policy):
+        # The clone is opened again only to clear its pending mark once
+        # Glance serves it: Glance must be able to delete it meanwhile.
+        self.configuration.clone_upload_flatten = policy
+        meta = base.fake_image_meta()
+        clone_key = ('images', meta['id'])
+        open_during_glance = []
+
+        def get(image_id):
+            open_during_glance.append(self.cluster.writers[clone_key])
+            return {'id': image_id, 'status': 'active'}
+        self.glance_calls['get'] = get
+        with mock.patch.object(self.driver, '_start_background_flatten'):
+            self.upload(meta)
+        self.generic_upload.assert_not_called()
+        self.assertEqual({('volumes', self.volume.name): 1, clone_key: 2},
+                         dict(self.cluster.opens))
+        self.assertEqual([0], open_during_glance)
+        self.assertEqual({}, +self.cluster.writers)
+
+    def test_rollback_reopens_the_clone_after_glance_failed(self):
+        self.glance_calls['add_image_location'] = (
+            glanceclient.exc.HTTPForbidden())
+        meta = self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
+        self.assertEqual(1, self.cluster.opens[('volumes',
+                                                self.volume.name)])
+        self.assertEqual(2, self.cluster.opens[('images', meta['id'])])
+        self.assertEqual({}, +self.cluster.writers)
+
+    @ddt.data(('volumes', 'read clone depth'),
+              ('images', 'mark clone pending'))
+    @ddt.unpack
+    def test_image_that_cannot_be_opened_is_undone(self, pool, step):
+        fake_image = self.driver.rbd.Image
+
+        def image(ioctx, name, **kwargs):
+            if ioctx.pool == pool:
+                raise fake_permission_error(self)
+            return fake_image(ioctx, name, **kwargs)
+        with mock.patch.object(self.driver.rbd, 'Image', image), \
+                mock.patch.object(mixin.LOG, 'info') as info:
+            self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
+        self.assertIn("step '%s' failed" % step,
+                      info.call_args[0][1]['reason'])
+        self.assertEqual({}, +self.cluster.writers)
+
+    def test_close_failure_after_upload_is_only_logged(self):
+        fake_close = self.driver.rbd.Image.close
+
+        def close(image):
+            fake_close(image)
+            if image.ioctx.pool == 'volumes':
+                raise self.driver.rbd.Error('close failed')
+        with mock.patch.object(self.driver.rbd.Image, 'close', close), \
+                mock.patch.object(clone.LOG, 'warning') as warning:
+            meta = self.upload()
+        self.generic_upload.assert_not_called()
+        self.assertEqual(['snap'],
+                         self.cluster.inventory()['images/%s' % meta['id']])
+        self.assertEqual('volume', warning.call_args[0][1]['what'])
+        self.assertEqual({}, +self.cluster.writers)
+
     def test_stats_report_clone_upload(self):
         with mock.patch.object(rbd_driver.RBDDriver,
                                '_update_volume_stats'):
