@@ -5,6 +5,7 @@ a class's bases. With ``enable_clone_optimization`` off, every method
 behaves exactly as the parent's.
 """
 
+import contextlib
 import threading
 import time
 
@@ -66,7 +67,7 @@ class UploadCloneMixin(object):
 
     # The decision.
 
-    def _upload_decision(self, context, volume, image_meta):
+    def _upload_decision(self, context, volume, image_meta, cluster_fsid):
         return eligibility.decide(
             enabled=self._clone_upload_enabled,
             backend=self._backend_name,
@@ -74,7 +75,7 @@ class UploadCloneMixin(object):
             volume=volume,
             find_store=lambda store_id: self._store_discovery.target_store(
                 context, store_id),
-            cluster_fsid=self._get_fsid)
+            cluster_fsid=cluster_fsid)
 
     # The upload.
 
@@ -85,20 +86,34 @@ class UploadCloneMixin(object):
             return super(UploadCloneMixin, self).copy_volume_to_image(
                 context, volume, image_service, image_meta)
         start = time.monotonic()
-        decision = self._upload_decision(context, volume, image_meta)
-        path, reason, outcome = 'generic copy', decision.reason, 'failed'
+        path, reason, outcome = 'generic copy', None, 'failed'
         try:
-            if decision.go:
-                path = 'clone'
-                try:
-                    detail = self._clone_upload(context, volume, image_meta,
-                                                decision.store)
-                    reason = '%s; %s' % (reason, detail)
-                    outcome = 'done'
-                    return
-                except clone.CloneStepError as e:
-                    path = 'generic copy'
-                    reason = 'clone path %s; removed what it made' % e
+            with contextlib.ExitStack() as rados:
+                client = None
+
+                def cluster_fsid():
+                    # The decision connects when it needs the cluster; the
+                    # clone uses the same connection.
+                    nonlocal client
+                    client = rados.enter_context(
+                        rbd_driver.RADOSClient(self))
+                    return client.cluster.get_fsid()
+
+                decision = self._upload_decision(context, volume, image_meta,
+                                                 cluster_fsid)
+                reason = decision.reason
+                if decision.go:
+                    path = 'clone'
+                    try:
+                        detail = self._clone_upload(context, volume,
+                                                    image_meta,
+                                                    decision.store, client)
+                        reason = '%s; %s' % (reason, detail)
+                        outcome = 'done'
+                        return
+                    except clone.CloneStepError as e:
+                        path = 'generic copy'
+                        reason = 'clone path %s; removed what it made' % e
             super(UploadCloneMixin, self).copy_volume_to_image(
                 context, volume, image_service, image_meta)
             outcome = 'done'
@@ -109,7 +124,7 @@ class UploadCloneMixin(object):
                       'path': path, 'outcome': outcome, 'reason': reason,
                       'secs': time.monotonic() - start})
 
-    def _clone_upload(self, context, volume, image_meta, store):
+    def _clone_upload(self, context, volume, image_meta, store, client):
         """Clone, register, wait; on any failure undo and raise.
 
         :returns: a short description of what was done, for the log.
@@ -119,18 +134,18 @@ class UploadCloneMixin(object):
         with self._in_flight_lock:
             self._uploads_in_flight.add(image_id)
         try:
-            return self._do_clone_upload(context, volume, image_id, store)
+            return self._do_clone_upload(context, volume, image_id, store,
+                                         client)
         finally:
             with self._in_flight_lock:
                 self._uploads_in_flight.discard(image_id)
 
-    def _do_clone_upload(self, context, volume, image_id, store):
+    def _do_clone_upload(self, context, volume, image_id, store, client):
         conf = self.configuration
         policy = conf.clone_upload_flatten
         pending = (collector.PENDING_KEY, collector.pending_value(self.host))
-        with rbd_driver.RADOSClient(self) as client, \
-                clone.UploadClone(self, client, volume.name, store.pool,
-                                  image_id, pending=pending) as upload:
+        with clone.UploadClone(self, client, volume.name, store.pool,
+                               image_id, pending=pending) as upload:
             try:
                 depth = upload._run('read clone depth', upload.depth)
                 too_deep = depth + 1 > conf.rbd_max_clone_depth

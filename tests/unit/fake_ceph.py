@@ -76,7 +76,8 @@ class Cluster(object):
         self.default_features = default_features
         self.calls = []
         self.now = 1000000.0
-        self.connections = 0
+        self.connections = 0                    # made
+        self.connected = 0                      # open now
         self.opens = collections.Counter()      # (pool, name) -> opens
         self.writers = collections.Counter()    # (pool, name) -> open now
 
@@ -114,9 +115,12 @@ class Cluster(object):
 
             def connect(self):
                 cluster.connections += 1
+                cluster.connected += 1
                 self.connected = True
 
             def shutdown(self):
+                if self.connected:
+                    cluster.connected -= 1
                 self.connected = False
 
             def get_fsid(self):

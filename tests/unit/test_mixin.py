@@ -57,6 +57,7 @@ class CloneUploadTestCase(base.DriverTestCase):
             self.context, self.volume, mock.sentinel.image_service, meta)
         self.glance.call.assert_not_called()
         self.assertOnlyVolumeLeft()
+        self.assertEqual(0, self.cluster.connections)
 
     @ddt.data(('qcow2', 'bare'), ('raw', 'ovf'), ('raw', 'compressed'),
               ('vmdk', 'bare'))
@@ -259,6 +260,40 @@ class CloneUploadTestCase(base.DriverTestCase):
                          self.cluster.inventory()['images/%s' % meta['id']])
         self.assertEqual('volume', warning.call_args[0][1]['what'])
         self.assertEqual({}, +self.cluster.writers)
+
+    def test_one_rados_connection_per_upload(self):
+        self.upload()
+        self.generic_upload.assert_not_called()
+        self.assertEqual(1, self.cluster.connections)
+        self.assertEqual(0, self.cluster.connected)
+
+    def test_no_rados_connection_when_cheaper_checks_say_no(self):
+        self.upload(base.fake_image_meta('qcow2', 'bare'))
+        self.generic_upload.assert_called_once()
+        self.assertEqual(0, self.cluster.connections)
+
+    def test_rados_connection_closed_before_generic_copy(self):
+        connected = []
+        self.generic_upload.side_effect = (
+            lambda *args: connected.append(self.cluster.connected))
+        with mock.patch.object(clone.UploadClone, '_clone',
+                               side_effect=fake_permission_error(self)):
+            self.upload()
+        self.assertEqual([0], connected)
+        self.assertEqual(1, self.cluster.connections)
+        self.assertOnlyVolumeLeft()
+
+    def test_rados_connect_failure_is_a_no_go(self):
+        with mock.patch.object(self.driver.rados.Rados, 'connect',
+                               side_effect=self.driver.rados.Error('EIO')), \
+                mock.patch.object(mixin.LOG, 'info') as info:
+            self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertIn("cannot read the fsid of backend 'ceph''s Ceph "
+                      "cluster", info.call_args[0][1]['reason'])
+        self.assertEqual('generic copy', info.call_args[0][1]['path'])
+        self.assertNotIn('add_image_location', self.glance_methods())
+        self.assertOnlyVolumeLeft()
 
     def test_stats_report_clone_upload(self):
         with mock.patch.object(rbd_driver.RBDDriver,
