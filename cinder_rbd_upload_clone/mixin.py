@@ -188,7 +188,8 @@ class UploadCloneMixin(object):
                             'clears it', {'img': image_id, 'err': e})
 
         if background:
-            self._start_background_flatten(store.pool, image_id)
+            self._start_background_flatten(store.pool, image_id,
+                                           volume.name)
         if api == location.LEGACY_API:
             LOG.warning('Image %s was registered through the legacy '
                         'locations call: Glance will not compute its '
@@ -214,19 +215,21 @@ class UploadCloneMixin(object):
                 self.configuration.rbd_concurrent_flatten_operations)
         return self._flatten_slots_sem
 
-    def _start_background_flatten(self, pool, image_id):
+    def _start_background_flatten(self, pool, image_id, volume_name):
         with self._in_flight_lock:
             self._flattens_in_flight.add(image_id)
         thread = threading.Thread(target=self._background_flatten,
-                                  args=(pool, image_id), daemon=True,
-                                  name='flatten-%s' % image_id)
+                                  args=(pool, image_id, volume_name),
+                                  daemon=True, name='flatten-%s' % image_id)
         thread.start()
         return thread
 
-    def _background_flatten(self, pool, image_id):
+    def _background_flatten(self, pool, image_id, volume_name):
         """Flatten one uploaded image, then drop its upload snapshot.
 
-        A restart in the middle loses nothing: the clone keeps its flatten
+        The snapshot is on volume ``volume_name``, or on the hidden
+        ``<volume_name>.deleted`` if the volume was deleted meanwhile. A
+        restart in the middle loses nothing: the clone keeps its flatten
         mark until the flatten is done, and the collector finishes it.
         """
         try:
@@ -234,24 +237,32 @@ class UploadCloneMixin(object):
                 with rbd_driver.RADOSClient(self) as client:
                     coll = self._collector()
                     coll.flatten_clone(client, pool, image_id)
-                    snap = clone.upload_snap_name(image_id)
-                    for name in self.RBDProxy().list(client.ioctx):
-                        with rbd_driver.RBDVolumeProxy(
-                                self, name, client=client.cluster,
-                                ioctx=client.ioctx, read_only=True) as vol:
-                            if snap not in [s['name'] for s in
-                                            vol.list_snaps()]:
-                                continue
+                    name = self._upload_snapshot_holder(
+                        client, volume_name, clone.upload_snap_name(image_id))
+                    if name:
                         coll.release_unused_snapshots(client, name)
                         if name.endswith(collector.DELETED_SUFFIX):
                             coll._remove_hidden_volume(client, name)
-                        break
         except Exception:
             LOG.exception('Background flatten of image %s failed; the '
                           'collector retries it', image_id)
         finally:
             with self._in_flight_lock:
                 self._flattens_in_flight.discard(image_id)
+
+    def _upload_snapshot_holder(self, client, volume_name, snap):
+        """The volume, or the hidden volume it became, with ``snap``."""
+        for name in (volume_name, volume_name + collector.DELETED_SUFFIX):
+            try:
+                with rbd_driver.RBDVolumeProxy(self, name,
+                                               client=client.cluster,
+                                               ioctx=client.ioctx,
+                                               read_only=True) as vol:
+                    if snap in [s['name'] for s in vol.list_snaps()]:
+                        return name
+            except self.rbd.ImageNotFound:
+                pass
+        return None
 
     @staticmethod
     def _rollback(upload, volume):

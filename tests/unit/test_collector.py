@@ -180,11 +180,11 @@ class CollectorTestCase(base.DriverTestCase):
     def test_background_flatten_policy(self):
         self.configuration.clone_upload_flatten = 'background'
         with mock.patch.object(self.driver, '_start_background_flatten',
-                               side_effect=lambda pool, image_id:
-                               self.driver._background_flatten(
-                                   pool, image_id)) as start:
+                               side_effect=self.driver._background_flatten
+                               ) as start:
             meta = self.upload()
-        start.assert_called_once_with('images', meta['id'])
+        start.assert_called_once_with('images', meta['id'], self.volume.name)
+        self.assertNotIn(('list', 'volumes'), self.cluster.calls)
         img = self.cluster.pools['images'][meta['id']]
         self.assertIsNone(img.parent)
         self.assertEqual({}, img.metadata)
@@ -197,9 +197,20 @@ class CollectorTestCase(base.DriverTestCase):
         with mock.patch.object(self.driver, '_start_background_flatten'):
             meta = self.upload()
         self.driver.delete_volume(self.volume)
-        self.driver._background_flatten('images', meta['id'])
+        self.assertIn('%s.deleted' % self.volume.name,
+                      self.cluster.pools['volumes'])
+        self.driver._background_flatten('images', meta['id'],
+                                        self.volume.name)
         self.assertEqual({'images/%s' % meta['id']: ['snap']},
                          self.cluster.inventory())
+        self.assertNotIn(('list', 'volumes'), self.cluster.calls)
+
+    def test_background_flatten_thread(self):
+        with mock.patch.object(self.driver, '_background_flatten') as run:
+            self.driver._start_background_flatten(
+                'images', 'image-id', self.volume.name).join()
+        run.assert_called_once_with('images', 'image-id', self.volume.name)
+        self.assertIn('image-id', self.driver._flattens_in_flight)
 
     def test_background_flatten_resumed_by_sweep(self):
         # cinder-volume restarted before the flatten ran.
