@@ -17,7 +17,6 @@ import glanceclient.exc
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from cinder import exception
 # image_utils first: importing cinder.image.glance on its own hits a cycle
 # between the two modules (cinder 29).
 from cinder.image import image_utils  # noqa: F401
@@ -88,9 +87,19 @@ def register(context, image_id, url, allow_legacy=False):
         except glanceclient.exc.HTTPConflict:
             raise LocationError('image %s is no longer queued (409)' %
                                 image_id)
-        except exception.GlanceConnectionFailed as e:
-            raise LocationError('Glance is unreachable: %s' % e)
+        except glanceclient.exc.HTTPException as e:
+            if (e.code or 500) < 500:
+                raise LocationError('the location API refused it: %s' %
+                                    _code(e))
+            if _took_location(client, context, image_id):
+                return LOCATION_API
+            raise LocationError('the location API failed: %s' % _code(e))
         except Exception as e:
+            # Glance unreachable, a lost answer: the call may or may not
+            # have reached Glance (glanceclient also reads the image back
+            # after the POST). Ask the image before removing the clone.
+            if _took_location(client, context, image_id):
+                return LOCATION_API
             raise LocationError('the location API failed: %s: %s' %
                                 (type(e).__name__, e))
     else:
@@ -110,6 +119,35 @@ def register(context, image_id, url, allow_legacy=False):
                             'show_multiple_locations in Glance): %s' %
                             _code(e))
     return LEGACY_API
+
+
+def _took_location(client, context, image_id, attempts=4, interval=0.25):
+    """After a location call that failed unclearly: did Glance take it?
+
+    Glance answers a location it accepts by locking the image for its
+    location import task (or making it active); a queued image without
+    that lock has no location.
+
+    :raises ActivationTimeout: when Glance cannot be asked: the clone must
+        stay, Glance may be using it.
+    """
+    error = None
+    for _attempt in range(attempts):
+        try:
+            image = client.call(context, 'get', image_id)
+        except glanceclient.exc.HTTPNotFound:
+            raise ImageGone('image %s was deleted during the upload' %
+                            image_id)
+        except Exception as e:
+            error = e
+            time.sleep(interval)
+            interval *= 2
+            continue
+        return (image.get('status') != 'queued' or
+                bool(image.get(IMPORT_LOCK)))
+    raise ActivationTimeout(
+        'Glance did not say whether it took the location of image %s '
+        '(%s)' % (image_id, _code(error)))
 
 
 def wait_active(context, image_id, timeout, interval=0.05,

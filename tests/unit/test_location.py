@@ -101,14 +101,54 @@ class RegisterTestCase(testtools.TestCase):
         self.assertIn('show_multiple_locations', str(e))
 
     @ddt.data((glanceclient.exc.HTTPConflict(), 'no longer queued'),
-              (exception.GlanceConnectionFailed(reason='x'), 'unreachable'),
-              (glanceclient.exc.HTTPInternalServerError(), 'failed'))
+              (glanceclient.exc.HTTPBadRequest(), 'refused it'))
     @ddt.unpack
-    def test_other_errors(self, error, words):
+    def test_definite_errors(self, error, words):
         self.client.call.side_effect = error
         e = self.assertRaises(location.LocationError, location.register,
                               'ctx', 'img', URL)
         self.assertIn(words, str(e))
+        self.assertEqual(1, self.client.call.call_count)
+
+    UNCLEAR = (glanceclient.exc.HTTPInternalServerError(),
+               exception.GlanceConnectionFailed(reason='x'),
+               RuntimeError('answer lost'))
+
+    @ddt.data(*UNCLEAR)
+    @mock.patch('time.sleep')
+    def test_unclear_error_location_not_taken(self, error, _sleep):
+        self.client.call.side_effect = [error, {'status': 'queued'}]
+        e = self.assertRaises(location.LocationError, location.register,
+                              'ctx', 'img', URL)
+        self.assertNotIsInstance(e, location.ActivationTimeout)
+        self.assertIn('failed', str(e))
+
+    @ddt.data(*[(error, image) for error in UNCLEAR for image in (
+        {'status': 'queued', location.IMPORT_LOCK: 'task'},
+        {'status': 'active'})])
+    @ddt.unpack
+    @mock.patch('time.sleep')
+    def test_unclear_error_location_taken(self, error, image, _sleep):
+        # e.g. glanceclient's read-back after a POST that Glance took.
+        self.client.call.side_effect = [error, image]
+        self.assertEqual(location.LOCATION_API,
+                         location.register('ctx', 'img', URL))
+
+    @mock.patch('time.sleep')
+    def test_unclear_error_glance_silent_keeps_clone(self, _sleep):
+        self.client.call.side_effect = exception.GlanceConnectionFailed(
+            reason='down')
+        e = self.assertRaises(location.ActivationTimeout, location.register,
+                              'ctx', 'img', URL)
+        self.assertIn('did not say whether', str(e))
+
+    @mock.patch('time.sleep')
+    def test_unclear_error_image_gone(self, _sleep):
+        self.client.call.side_effect = [
+            glanceclient.exc.HTTPInternalServerError(),
+            glanceclient.exc.HTTPNotFound()]
+        self.assertRaises(location.ImageGone, location.register,
+                          'ctx', 'img', URL)
 
 
 class WaitActiveTestCase(testtools.TestCase):
