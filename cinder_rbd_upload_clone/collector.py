@@ -86,20 +86,22 @@ class Collector(object):
         return 0
 
     def release_unused_snapshots(self, client, volume_name, min_age=0,
-                                 in_flight=()):
+                                 in_flight=(), flattened=()):
         """Remove upload snapshots of a volume that no clone uses.
 
         :param min_age: leave snapshots younger than this many seconds
-            (an upload elsewhere may be about to clone them).
+            (an upload elsewhere may be about to clone them), except those
+            of ``flattened`` images: their upload is known to be over.
         :param in_flight: image ids of uploads running in this process.
         :returns: (removed, still used) counts.
         """
         removed = used = 0
         with self._proxy(client.cluster, client.ioctx, volume_name) as vol:
             for snap in self._upload_snaps(vol):
-                if (self._children(vol, snap) or
-                        clone.image_id_of_snap(snap) in in_flight or
-                        (min_age and self._age(vol, snap) < min_age)):
+                image_id = clone.image_id_of_snap(snap)
+                if (self._children(vol, snap) or image_id in in_flight or
+                        (min_age and image_id not in flattened and
+                         self._age(vol, snap) < min_age)):
                     used += 1
                     continue
                 try:
@@ -184,8 +186,11 @@ class Collector(object):
         return FLATTEN_KEY in meta and PENDING_KEY not in meta
 
     def finish_flattens(self, client, volume_name, busy=()):
-        """Flatten clones of this volume still marked for it."""
-        done = 0
+        """Flatten clones of this volume still marked for it.
+
+        :returns: the ids of the images flattened.
+        """
+        done = []
         with self._proxy(client.cluster, client.ioctx, volume_name,
                          read_only=True) as vol:
             children = [child for snap in self._upload_snaps(vol)
@@ -195,7 +200,7 @@ class Collector(object):
                                                           image_id):
                 continue
             self.flatten_clone(client, pool, image_id)
-            done += 1
+            done.append(image_id)
         return done
 
     def collect_abandoned(self, client, volume_name, grace, own_host=None,
@@ -257,10 +262,11 @@ class Collector(object):
                                 continue
                     counts['clones'] += self.collect_abandoned(
                         client, name, grace, own_host, in_flight)
-                    counts['flattened'] += self.finish_flattens(
-                        client, name, in_flight)
+                    flattened = self.finish_flattens(client, name,
+                                                     in_flight)
+                    counts['flattened'] += len(flattened)
                     removed, used = self.release_unused_snapshots(
-                        client, name, min_age, in_flight)
+                        client, name, min_age, in_flight, flattened)
                     counts['snapshots'] += removed
                     if name.endswith(DELETED_SUFFIX) and not used:
                         if self._remove_hidden_volume(client, name):

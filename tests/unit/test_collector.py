@@ -227,6 +227,19 @@ class CollectorTestCase(base.DriverTestCase):
                           'images/%s' % meta['id']: ['snap']},
                          self.cluster.inventory())
 
+    def test_resumed_flatten_releases_young_snapshot_at_once(self):
+        # The snapshot of an image the sweep just flattened is known to
+        # be done with: it does not wait for min_age like others.
+        self.cluster.now = time.time()
+        self.configuration.clone_upload_flatten = 'background'
+        with mock.patch.object(self.driver, '_start_background_flatten'):
+            meta = self.upload()
+        counts = self.sweep(startup=True)
+        self.assertEqual((1, 1), (counts['flattened'], counts['snapshots']))
+        self.assertEqual({'volumes/%s' % self.volume.name: [],
+                          'images/%s' % meta['id']: ['snap']},
+                         self.cluster.inventory())
+
     def test_periodic_task_only_when_enabled(self):
         with mock.patch('oslo_service.loopingcall.'
                         'FixedIntervalLoopingCall') as looping, \
