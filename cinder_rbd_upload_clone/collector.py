@@ -175,7 +175,13 @@ class Collector(object):
         LOG.info('Flattened image clone %(pool)s/%(img)s: it no longer '
                  'depends on the volume', {'pool': pool, 'img': image_id})
 
-    def _flatten_mark(self, client, pool, image_id):
+    def _flatten_mark(self, client, pool, image_id, grace):
+        """Whether this host should finish the flatten of a clone.
+
+        The mark names the host whose driver made it (``host@time``):
+        backends sharing a pool each finish their own, and anyone finishes
+        one left longer than ``grace`` by a host that is gone.
+        """
         with clone.pool_ioctx(client, pool) as ioctx:
             try:
                 with self._proxy(client.cluster, ioctx, image_id,
@@ -183,9 +189,13 @@ class Collector(object):
                     meta = dict(img.metadata_list())
             except self.rbd.ImageNotFound:
                 return False
-        return FLATTEN_KEY in meta and PENDING_KEY not in meta
+        if FLATTEN_KEY not in meta or PENDING_KEY in meta:
+            return False
+        host, started = parse_pending(meta[FLATTEN_KEY])
+        return (host == (self.driver.host or '') or
+                time.time() - started > grace)
 
-    def finish_flattens(self, client, volume_name, busy=()):
+    def finish_flattens(self, client, volume_name, busy=(), grace=0):
         """Flatten clones of this volume still marked for it.
 
         :returns: the ids of the images flattened.
@@ -196,8 +206,8 @@ class Collector(object):
             children = [child for snap in self._upload_snaps(vol)
                         for child in self._children(vol, snap)]
         for pool, image_id in children:
-            if image_id in busy or not self._flatten_mark(client, pool,
-                                                          image_id):
+            if image_id in busy or not self._flatten_mark(
+                    client, pool, image_id, grace):
                 continue
             self.flatten_clone(client, pool, image_id)
             done.append(image_id)
@@ -263,12 +273,16 @@ class Collector(object):
                     counts['clones'] += self.collect_abandoned(
                         client, name, grace, own_host, in_flight)
                     flattened = self.finish_flattens(client, name,
-                                                     in_flight)
+                                                     in_flight, grace)
                     counts['flattened'] += len(flattened)
+                    # No upload can start on a deleted (hidden) volume:
+                    # its unused snapshots need not wait for min_age.
+                    hidden = name.endswith(DELETED_SUFFIX)
                     removed, used = self.release_unused_snapshots(
-                        client, name, min_age, in_flight, flattened)
+                        client, name, 0 if hidden else min_age, in_flight,
+                        flattened)
                     counts['snapshots'] += removed
-                    if name.endswith(DELETED_SUFFIX) and not used:
+                    if hidden and not used:
                         if self._remove_hidden_volume(client, name):
                             counts['volumes'] += 1
                 except self.rbd.ImageNotFound:

@@ -153,7 +153,8 @@ class UploadCloneMixin(object):
                 background = (not flatten and
                               policy == options.FLATTEN_BACKGROUND)
                 if background:
-                    upload.marks[collector.FLATTEN_KEY] = 'pending'
+                    upload.marks[collector.FLATTEN_KEY] = (
+                        collector.pending_value(self.host))
                 upload.create(flatten=flatten)
                 url = clone.location_url(store.fsid, store.pool, image_id)
                 api = upload._run(

@@ -218,7 +218,10 @@ class CollectorTestCase(base.DriverTestCase):
         with mock.patch.object(self.driver, '_start_background_flatten'):
             meta = self.upload()
         img = self.cluster.pools['images'][meta['id']]
-        self.assertEqual({collector.FLATTEN_KEY: 'pending'}, img.metadata)
+        self.assertEqual({collector.FLATTEN_KEY},
+                         set(img.metadata))
+        self.assertEqual(self.driver.host or '', collector.parse_pending(
+            img.metadata[collector.FLATTEN_KEY])[0])
         counts = self.sweep(startup=True)
         self.assertEqual(1, counts['flattened'])
         self.assertEqual(1, counts['snapshots'])
@@ -239,6 +242,29 @@ class CollectorTestCase(base.DriverTestCase):
         self.assertEqual({'volumes/%s' % self.volume.name: [],
                           'images/%s' % meta['id']: ['snap']},
                          self.cluster.inventory())
+
+    def test_flatten_of_another_backend_waits_for_grace(self):
+        # Backends sharing a pool each finish their own flattens.
+        self.configuration.clone_upload_flatten = 'background'
+        with mock.patch.object(self.driver, '_start_background_flatten'):
+            meta = self.upload()
+        img = self.cluster.pools['images'][meta['id']]
+        img.metadata[collector.FLATTEN_KEY] = collector.pending_value(
+            'other@backend', time.time())
+        self.assertEqual(0, self.sweep(startup=True)['flattened'])
+        img.metadata[collector.FLATTEN_KEY] = collector.pending_value(
+            'other@backend', time.time() - 7200)
+        self.assertEqual(1, self.sweep()['flattened'])
+        self.assertIsNone(img.parent)
+
+    def test_hidden_volume_snapshot_does_not_wait(self):
+        self.cluster.now = time.time()
+        meta = self.upload()
+        self.driver.delete_volume(self.volume)
+        self.glance_delete(meta['id'])
+        counts = self.sweep()
+        self.assertEqual((1, 1), (counts['snapshots'], counts['volumes']))
+        self.assertEqual({}, self.cluster.inventory())
 
     def test_periodic_task_only_when_enabled(self):
         with mock.patch('oslo_service.loopingcall.'
