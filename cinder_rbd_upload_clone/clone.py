@@ -278,6 +278,13 @@ class UploadClone(object):
             what, undo = self._undo.pop()
             try:
                 undo()
+            except self.driver.rbd.ImageNotFound:
+                # Already gone: Glance removes the clone itself when its
+                # location import task fails and reverts.
+                LOG.info('Clone upload of %(vol)s to image %(img)s: '
+                         'nothing to %(what)s, already removed',
+                         {'vol': self.volume_name, 'img': self.image_id,
+                          'what': what})
             except Exception as e:
                 LOG.error('Clone upload of %(vol)s to image %(img)s: could '
                           'not %(what)s while cleaning up: %(err)s',

@@ -137,6 +137,22 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.generic_upload.assert_not_called()
         self.assertOnlyVolumeLeft()
 
+    def test_clone_removed_by_glance_is_not_an_undo_failure(self):
+        # Glance's failed location import task reverts by deleting the
+        # clone from its store: the rollback finds nothing to remove.
+        def glance_reverts(context, image_id, url, allow_legacy):
+            images = self.cluster.pools['images']
+            del images[image_id]
+            raise location.LocationError('import task failed')
+
+        with mock.patch('cinder_rbd_upload_clone.location.register',
+                        side_effect=glance_reverts):
+            with mock.patch.object(clone.LOG, 'error') as error:
+                self.upload()
+        error.assert_not_called()
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
+
     def test_location_refused_leaves_nothing(self):
         self.glance_calls['add_image_location'] = (
             glanceclient.exc.HTTPForbidden())
