@@ -1,0 +1,182 @@
+"""Lifecycle through the real CLIs: repeats, concurrency, chains, crashes.
+
+Each test ends with tools/leak-check finding nothing. Image bytes are
+checked against Glance's own ``os_hash_value`` (sha512), which Glance
+computes by reading the clone through its rbd store.
+"""
+
+import concurrent.futures
+import time
+
+import rbd
+import testtools
+import testtools.content
+
+from cinder_rbd_upload_clone import clone
+from cinder_rbd_upload_clone import collector
+from tests.e2e import base
+
+
+class LifecycleTestCase(base.E2ETestCase):
+
+    def assert_clone_of(self, image_id, vol_id, sha512):
+        self.assertEqual(('volumes', 'volume-%s' % vol_id,
+                          clone.upload_snap_name(image_id)),
+                         self.ceph.parent('images', image_id))
+        self.assertEqual(sha512, self.wait_hash(image_id)['os_hash_value'])
+
+    def test_same_volume_three_times(self):
+        vol = self.create_volume('e2e-thrice')
+        self.write_volume(vol['id'])
+        sha512 = self.volume_sha512(vol['id'])
+        images = [self.upload(vol['id'], 'e2e-thrice-%d' % i)['id']
+                  for i in range(3)]
+        for image_id in images:
+            self.assert_clone_of(image_id, vol['id'], sha512)
+        self.assertEqual(
+            sorted(clone.upload_snap_name(i) for i in images),
+            self.ceph.inventory()['volumes/volume-%s' % vol['id']])
+        # Volume first (kept hidden while images need it), then images.
+        self.delete_volume(vol['id'])
+        for image_id in images:
+            self.delete_image(image_id)
+        self.assert_no_leaks()
+
+    @testtools.skipUnless(base.CONCURRENCY, base.CONCURRENCY_SKIP)
+    def test_eight_uploads_at_once(self):
+        # Cinder's API refuses a second upload of a volume while it is
+        # 'uploading', so concurrent uploads come from different volumes
+        # (concurrent uploads of one volume: tests/functional).
+        vols = [self.create_volume('e2e-many-%d' % i)['id']
+                for i in range(8)]
+        sums = {}
+        for vol_id in vols:
+            self.write_volume(vol_id, size=16 * base.MiB)
+            sums[vol_id] = self.volume_sha512(vol_id)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            images = dict(zip(vols, pool.map(
+                lambda v: self.upload(v, 'e2e-many-%s' % v)['id'], vols)))
+        for vol_id, image_id in images.items():
+            self.assert_clone_of(image_id, vol_id, sums[vol_id])
+        for vol_id, image_id in images.items():
+            self.delete_image(image_id)
+            self.delete_volume(vol_id)
+        self.assert_no_leaks()
+
+    def test_upload_of_volume_made_from_uploaded_image(self):
+        # volume A -> image 1 -> volume B (COW) -> image 2 (COW of B):
+        # a chain of four RBD images across both pools.
+        vol_a = self.create_volume('e2e-chain-a')
+        self.write_volume(vol_a['id'])
+        sha512 = self.volume_sha512(vol_a['id'])
+        image1 = self.upload(vol_a['id'], 'e2e-chain-1')['id']
+        vol_b = self.create_volume('e2e-chain-b', image=image1)
+        self.assertEqual(('images', image1, 'snap'),
+                         self.ceph.parent('volumes',
+                                          'volume-%s' % vol_b['id']))
+        image2 = self.upload(vol_b['id'], 'e2e-chain-2')['id']
+        self.assert_clone_of(image2, vol_b['id'], sha512)
+
+        # Unwind in the most awkward order. B goes first: kept hidden
+        # while image 2 needs it, so image 1 still has a child (409).
+        self.delete_volume(vol_b['id'])
+        self.assertRaises(base.CLIError, self.delete_image, image1)
+        self.delete_image(image2)
+        # The collector drops B's upload snapshot and hidden B; then image
+        # 1 has no child left and deletes.
+        base.wait_for('image 1 deletable', lambda: (
+            self._try_delete_image(image1), None), 120, interval=3)
+        self.delete_volume(vol_a['id'])
+        self.assert_no_leaks()
+
+    def _try_delete_image(self, image_id):
+        try:
+            self.delete_image(image_id)
+            return True
+        except base.CLIError:
+            return False
+
+    def test_cinder_volume_killed_mid_upload(self):
+        vol = self.create_volume('e2e-crash')
+        self.write_volume(vol['id'])
+        sha512 = self.volume_sha512(vol['id'])
+        before = set(rbd.RBD().list(self.ceph.ioctx['images']))
+
+        image_id = self.upload_async(vol['id'], 'e2e-crash-image')
+        # Freeze cinder-volume as soon as the clone is marked pending: the
+        # upload is between its clone and Glance serving it.
+        deadline = time.monotonic() + 60
+        pids = marks = None
+        while time.monotonic() < deadline:
+            if image_id in set(rbd.RBD().list(self.ceph.ioctx['images'])):
+                marks = self.rbd_metadata('images', image_id)
+                if marks and collector.PENDING_KEY in marks:
+                    pids = base.freeze_cinder_volume()
+                    break
+            time.sleep(0.005)
+        self.assertIsNotNone(pids, 'never saw the pending clone (images '
+                             'now: %s)' % (set(rbd.RBD().list(
+                                 self.ceph.ioctx['images'])) - before))
+        base.crash_cinder_volume(pids)
+        self.addCleanup(base.restart_cinder_volume)
+        crashed = self.ceph.inventory()
+        self.addDetail('after crash', testtools.content.text_content(
+            '%s\n%s' % (crashed, marks)))
+        self.assertIn('images/%s' % image_id, crashed)
+        base.restart_cinder_volume()
+
+        # The collector's start-up sweep finishes the upload's leftovers:
+        # the clone goes unless Glance had already taken it. The volume
+        # stays 'uploading', as upstream leaves it after a crash: the
+        # operator resets it.
+        base.run('cinder', 'reset-state', '--state', 'available',
+                 vol['id'], openrc='admin-openrc')
+        self.wait_volume(vol['id'], 'available')
+
+        def settled():
+            status = self.glance.images.get(image_id)['status']
+            marks = self.rbd_metadata('images', image_id)
+            if status == 'active':
+                return marks is not None and (
+                    collector.PENDING_KEY not in marks), status
+            return marks is None, (status, marks)
+        base.wait_for('clone collected or image served', settled, 120, 1)
+        if self.glance.images.get(image_id)['status'] == 'active':
+            self.assert_clone_of(image_id, vol['id'], sha512)
+        self.assertEqual(sha512, self.volume_sha512(vol['id']))
+        self.delete_image(image_id)
+        self.delete_volume(vol['id'])
+        self.assert_no_leaks()
+
+    def test_background_flatten_survives_cinder_volume_crash(self):
+        # Backend rbd-flatten: clone_upload_flatten = background.
+        vol = self.create_volume('e2e-flatten', volume_type='clone-flatten')
+        self.write_volume(vol['id'], size=1024 * base.MiB)
+        sha512 = self.volume_sha512(vol['id'])
+        image_id = self.upload(vol['id'], 'e2e-flatten-image')['id']
+        # The upload returned as a clone: crash while the flatten runs.
+        pids = base.freeze_cinder_volume()
+        marks = self.rbd_metadata('images', image_id)
+        parent = self.ceph.parent('images', image_id)
+        base.crash_cinder_volume(pids)
+        self.addCleanup(base.restart_cinder_volume)
+        self.assertIn(collector.FLATTEN_KEY, marks,
+                      'the flatten finished before the crash')
+        self.assertIsNotNone(parent)
+        base.restart_cinder_volume()
+
+        # The collector finds the marked clone and finishes the flatten,
+        # then drops the volume's upload snapshot.
+        def independent():
+            marks = self.rbd_metadata('images', image_id)
+            snaps = self.ceph.inventory()['volumes/volume-%s' % vol['id']]
+            return (self.ceph.parent('images', image_id) is None and
+                    collector.FLATTEN_KEY not in marks and
+                    not snaps), (marks, snaps)
+        base.wait_for('image independent', independent, 300, 2)
+        self.assertEqual('active',
+                         self.glance.images.get(image_id)['status'])
+        self.assertEqual(sha512, self.wait_hash(image_id)['os_hash_value'])
+        self.delete_volume(vol['id'])
+        self.delete_image(image_id)
+        self.assert_no_leaks()
