@@ -1,0 +1,153 @@
+"""Flatten policies, clone depth and concurrent uploads on the real cloud."""
+
+import concurrent.futures
+from unittest import mock
+
+import rbd
+import testtools
+
+from cinder_rbd_upload_clone import clone
+from cinder_rbd_upload_clone import collector
+from tests.e2e import base as e2e_base
+from tests.functional import base
+
+
+class FlattenPolicyTestCase(base.FunctionalTestCase):
+
+    def assert_independent(self, volume, meta, sha):
+        image_id = meta['id']
+        self.assertEqual('active', self.image(image_id)['status'])
+        self.assertIsNone(self.ceph.parent('images', image_id))
+        self.assertEqual({'volumes/%s' % volume.name: [],
+                          'images/%s' % image_id: ['snap']},
+                         self.left_behind())
+        self.assertEqual(sha, self.download_sha256(image_id))
+
+    def test_sync(self):
+        self.override('clone_upload_flatten', 'sync')
+        self.driver = self.make_driver()
+        volume, sha = self.new_volume()
+        meta = self.new_image()
+        self.upload(volume, meta)
+        # Flattened and released before Glance was told: no parent, no
+        # upload snapshot, no marks.
+        self.assert_independent(volume, meta, sha)
+        self.assertEqual({}, self.metadata(meta['id']))
+
+    def test_background(self):
+        self.override('clone_upload_flatten', 'background')
+        self.driver = self.make_driver()
+        volume, sha = self.new_volume()
+        meta = self.new_image()
+        threads = []
+        start = self.driver._start_background_flatten
+        with mock.patch.object(
+                self.driver, '_start_background_flatten',
+                side_effect=lambda *a: threads.append(start(*a))):
+            self.upload(volume, meta)
+        self.assertEqual(1, len(threads))
+        threads[0].join(60)
+        self.assert_independent(volume, meta, sha)
+        self.assertEqual({}, self.metadata(meta['id']))
+
+    def test_background_volume_deleted_before_flatten(self):
+        # The volume goes while the flatten has not run: the parent driver
+        # keeps it hidden; the flatten then frees and removes it.
+        self.override('clone_upload_flatten', 'background')
+        self.driver = self.make_driver()
+        volume, sha = self.new_volume()
+        meta = self.new_image()
+        with mock.patch.object(self.driver, '_start_background_flatten'):
+            self.upload(volume, meta)
+        self.driver.delete_volume(volume)
+        self.assertIn('volumes/%s.deleted' % volume.name,
+                      self.ceph.inventory())
+        self.driver._start_background_flatten(
+            'images', meta['id'], volume.name).join(60)
+        self.assertEqual({'images/%s' % meta['id']: ['snap']},
+                         self.left_behind())
+        self.assertIsNone(self.ceph.parent('images', meta['id']))
+        self.assertEqual(sha, self.download_sha256(meta['id']))
+
+    def test_background_restart_while_pending(self):
+        # cinder-volume stops before the flatten ran: the clone keeps its
+        # flatten mark; the next driver's start-up sweep finishes it.
+        self.override('clone_upload_flatten', 'background')
+        self.driver = self.make_driver()
+        volume, sha = self.new_volume()
+        meta = self.new_image()
+        with mock.patch.object(self.driver, '_start_background_flatten'):
+            self.upload(volume, meta)
+        self.assertEqual([collector.FLATTEN_KEY],
+                         list(self.metadata(meta['id'])))
+        restarted = self.make_driver()
+        counts = restarted.collect_upload_leftovers(startup=True)
+        self.assertEqual((1, 1), (counts['flattened'], counts['snapshots']))
+        self.assert_independent(volume, meta, sha)
+
+    def metadata(self, image_id):
+        with rbd.Image(self.ceph.ioctx['images'], image_id,
+                       read_only=True) as img:
+            return dict(img.metadata_list())
+
+
+class CloneDepthTestCase(base.FunctionalTestCase):
+
+    def chain(self, depth):
+        """A volume that is a clone ``depth`` levels deep, and its sha."""
+        name, sha = self.ceph.create_volume()
+        self.addCleanup(self.ceph.remove, 'volumes', name)
+        ioctx = self.ceph.ioctx['volumes']
+        for level in range(depth):
+            with rbd.Image(ioctx, name) as img:
+                img.create_snap('chain')
+                img.protect_snap('chain')
+            child = '%s-%d' % (name, level)
+            rbd.RBD().clone(ioctx, name, 'chain', ioctx, child,
+                            features=int(self.ceph.cluster.conf_get(
+                                'rbd_default_features')))
+            self.addCleanup(self.ceph.remove, 'volumes', child)
+            name = child
+        return base.fake_volume(name), sha
+
+    def test_within_depth_is_a_clone(self):
+        self.override('rbd_max_clone_depth', 3)
+        self.driver = self.make_driver()
+        volume, sha = self.chain(2)
+        meta = self.new_image()
+        self.upload(volume, meta)
+        self.assertEqual(('volumes', volume.name,
+                          clone.upload_snap_name(meta['id'])),
+                         self.ceph.parent('images', meta['id']))
+        self.assertEqual(sha, self.download_sha256(meta['id']))
+
+    def test_too_deep_is_flattened(self):
+        self.override('rbd_max_clone_depth', 2)
+        self.driver = self.make_driver()
+        volume, sha = self.chain(2)
+        meta = self.new_image()
+        self.upload(volume, meta)
+        self.assertIsNone(self.ceph.parent('images', meta['id']))
+        self.assertEqual([], self.ceph.inventory()['volumes/%s' %
+                                                   volume.name])
+        self.assertEqual(sha, self.download_sha256(meta['id']))
+
+
+class ConcurrencyTestCase(base.FunctionalTestCase):
+
+    @testtools.skipUnless(e2e_base.CONCURRENCY, e2e_base.CONCURRENCY_SKIP)
+    def test_eight_uploads_of_one_volume_at_once(self):
+        volume, sha = self.new_volume()
+        metas = [self.new_image() for _i in range(8)]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda meta: self.upload(volume, meta), metas))
+        for meta in metas:
+            self.assertEqual('active', self.image(meta['id'])['status'])
+            self.assertEqual(('volumes', volume.name,
+                              clone.upload_snap_name(meta['id'])),
+                             self.ceph.parent('images', meta['id']))
+            self.assertEqual(sha, self.download_sha256(meta['id']))
+        for meta in metas:
+            self.glance.images.delete(meta['id'])
+        self.driver.delete_volume(volume)
+        self.assertEqual({}, self.left_behind())
