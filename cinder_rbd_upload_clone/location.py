@@ -87,21 +87,18 @@ def register(context, image_id, url, allow_legacy=False):
         except glanceclient.exc.HTTPConflict:
             raise LocationError('image %s is no longer queued (409)' %
                                 image_id)
-        except glanceclient.exc.HTTPException as e:
-            if (e.code or 500) < 500:
+        except Exception as e:
+            http = isinstance(e, glanceclient.exc.HTTPException)
+            if http and (e.code or 500) < 500:
                 raise LocationError('the location API refused it: %s' %
                                     _code(e))
+            # A 5xx, Glance unreachable, a lost answer: the call may or may
+            # not have reached Glance (glanceclient also reads the image
+            # back after the POST). Ask the image before removing the clone.
             if _took_location(client, context, image_id):
                 return LOCATION_API
-            raise LocationError('the location API failed: %s' % _code(e))
-        except Exception as e:
-            # Glance unreachable, a lost answer: the call may or may not
-            # have reached Glance (glanceclient also reads the image back
-            # after the POST). Ask the image before removing the clone.
-            if _took_location(client, context, image_id):
-                return LOCATION_API
-            raise LocationError('the location API failed: %s: %s' %
-                                (type(e).__name__, e))
+            raise LocationError('the location API failed: %s' % (
+                _code(e) if http else '%s: %s' % (type(e).__name__, e)))
     else:
         raise LocationError(
             'Glance refused the location API (%s); it needs the service '
@@ -121,6 +118,14 @@ def register(context, image_id, url, allow_legacy=False):
     return LEGACY_API
 
 
+def _read_image(client, context, image_id):
+    """The image as its owner sees it; ImageGone when it was deleted."""
+    try:
+        return client.call(context, 'get', image_id)
+    except glanceclient.exc.HTTPNotFound:
+        raise ImageGone('image %s was deleted during the upload' % image_id)
+
+
 def _took_location(client, context, image_id, attempts=4, interval=0.25):
     """After a location call that failed unclearly: did Glance take it?
 
@@ -134,10 +139,9 @@ def _took_location(client, context, image_id, attempts=4, interval=0.25):
     error = None
     for _attempt in range(attempts):
         try:
-            image = client.call(context, 'get', image_id)
-        except glanceclient.exc.HTTPNotFound:
-            raise ImageGone('image %s was deleted during the upload' %
-                            image_id)
+            image = _read_image(client, context, image_id)
+        except ImageGone:
+            raise
         except Exception as e:
             error = e
             time.sleep(interval)
@@ -164,10 +168,9 @@ def wait_active(context, image_id, timeout, interval=0.05,
     seen_lock = False
     while True:
         try:
-            image = client.call(context, 'get', image_id)
-        except glanceclient.exc.HTTPNotFound:
-            raise ImageGone('image %s was deleted during the upload' %
-                            image_id)
+            image = _read_image(client, context, image_id)
+        except ImageGone:
+            raise
         except Exception as e:
             # Glance has the location: a failed read (Glance restarting,
             # a 500) says nothing about the image. Keep asking until the
