@@ -23,28 +23,36 @@ class FlattenPolicyTestCase(base.FunctionalTestCase):
                          self.left_behind())
         self.assertEqual(sha, self.download_sha256(image_id))
 
-    def test_sync(self):
-        self.override('clone_upload_flatten', 'sync')
+    def upload_with_policy(self, policy, start_flatten=None):
+        """Upload a new volume under ``clone_upload_flatten = policy``.
+
+        ``start_flatten`` stands in for the driver's start of a background
+        flatten; without it the flatten never starts, as when cinder-volume
+        stops right after the upload.
+        """
+        self.override('clone_upload_flatten', policy)
         self.driver = self.make_driver()
         volume, sha = self.new_volume()
         meta = self.new_image()
-        self.upload(volume, meta)
+        with mock.patch.object(self.driver, '_start_background_flatten',
+                               side_effect=start_flatten):
+            self.upload(volume, meta)
+        return volume, sha, meta
+
+    def test_sync(self):
+        volume, sha, meta = self.upload_with_policy('sync')
         # Flattened and released before Glance was told: no parent, no
         # upload snapshot, no marks.
         self.assert_independent(volume, meta, sha)
         self.assertEqual({}, self.metadata(meta['id']))
 
     def test_background(self):
-        self.override('clone_upload_flatten', 'background')
-        self.driver = self.make_driver()
-        volume, sha = self.new_volume()
-        meta = self.new_image()
         threads = []
-        start = self.driver._start_background_flatten
-        with mock.patch.object(
-                self.driver, '_start_background_flatten',
-                side_effect=lambda *a: threads.append(start(*a))):
-            self.upload(volume, meta)
+
+        def start(*args):
+            threads.append(type(self.driver)._start_background_flatten(
+                self.driver, *args))
+        volume, sha, meta = self.upload_with_policy('background', start)
         self.assertEqual(1, len(threads))
         threads[0].join(60)
         self.assert_independent(volume, meta, sha)
@@ -53,12 +61,7 @@ class FlattenPolicyTestCase(base.FunctionalTestCase):
     def test_background_volume_deleted_before_flatten(self):
         # The volume goes while the flatten has not run: the parent driver
         # keeps it hidden; the flatten then frees and removes it.
-        self.override('clone_upload_flatten', 'background')
-        self.driver = self.make_driver()
-        volume, sha = self.new_volume()
-        meta = self.new_image()
-        with mock.patch.object(self.driver, '_start_background_flatten'):
-            self.upload(volume, meta)
+        volume, sha, meta = self.upload_with_policy('background')
         self.driver.delete_volume(volume)
         self.assertIn('volumes/%s.deleted' % volume.name,
                       self.ceph.inventory())
@@ -72,12 +75,7 @@ class FlattenPolicyTestCase(base.FunctionalTestCase):
     def test_background_restart_while_pending(self):
         # cinder-volume stops before the flatten ran: the clone keeps its
         # flatten mark; the next driver's start-up sweep finishes it.
-        self.override('clone_upload_flatten', 'background')
-        self.driver = self.make_driver()
-        volume, sha = self.new_volume()
-        meta = self.new_image()
-        with mock.patch.object(self.driver, '_start_background_flatten'):
-            self.upload(volume, meta)
+        volume, sha, meta = self.upload_with_policy('background')
         self.assertEqual([collector.FLATTEN_KEY],
                          list(self.metadata(meta['id'])))
         restarted = self.make_driver()

@@ -24,6 +24,12 @@ class CollectorTestCase(base.DriverTestCase):
         del img.snaps['snap']
         del self.cluster.pools['images'][image_id]
 
+    def upload_flatten_not_started(self):
+        """A background-flatten upload whose flatten never started."""
+        self.configuration.clone_upload_flatten = 'background'
+        with mock.patch.object(self.driver, '_start_background_flatten'):
+            return self.upload()
+
     def sweep(self, startup=False):
         return self.driver.collect_upload_leftovers(startup=startup)
 
@@ -193,9 +199,7 @@ class CollectorTestCase(base.DriverTestCase):
                          self.cluster.inventory())
 
     def test_background_flatten_after_volume_delete(self):
-        self.configuration.clone_upload_flatten = 'background'
-        with mock.patch.object(self.driver, '_start_background_flatten'):
-            meta = self.upload()
+        meta = self.upload_flatten_not_started()
         self.driver.delete_volume(self.volume)
         self.assertIn('%s.deleted' % self.volume.name,
                       self.cluster.pools['volumes'])
@@ -214,9 +218,7 @@ class CollectorTestCase(base.DriverTestCase):
 
     def test_background_flatten_resumed_by_sweep(self):
         # cinder-volume restarted before the flatten ran.
-        self.configuration.clone_upload_flatten = 'background'
-        with mock.patch.object(self.driver, '_start_background_flatten'):
-            meta = self.upload()
+        meta = self.upload_flatten_not_started()
         img = self.cluster.pools['images'][meta['id']]
         self.assertEqual({collector.FLATTEN_KEY},
                          set(img.metadata))
@@ -234,9 +236,7 @@ class CollectorTestCase(base.DriverTestCase):
         # The snapshot of an image the sweep just flattened is known to
         # be done with: it does not wait for min_age like others.
         self.cluster.now = time.time()
-        self.configuration.clone_upload_flatten = 'background'
-        with mock.patch.object(self.driver, '_start_background_flatten'):
-            meta = self.upload()
+        meta = self.upload_flatten_not_started()
         counts = self.sweep(startup=True)
         self.assertEqual((1, 1), (counts['flattened'], counts['snapshots']))
         self.assertEqual({'volumes/%s' % self.volume.name: [],
@@ -245,9 +245,7 @@ class CollectorTestCase(base.DriverTestCase):
 
     def test_flatten_of_another_backend_waits_for_grace(self):
         # Backends sharing a pool each finish their own flattens.
-        self.configuration.clone_upload_flatten = 'background'
-        with mock.patch.object(self.driver, '_start_background_flatten'):
-            meta = self.upload()
+        meta = self.upload_flatten_not_started()
         img = self.cluster.pools['images'][meta['id']]
         img.metadata[collector.FLATTEN_KEY] = collector.pending_value(
             'other@backend', time.time())
