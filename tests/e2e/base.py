@@ -30,16 +30,6 @@ openstack = cloudlib.openstack
 wait_for = cloudlib.wait_for
 
 
-# The harness's glance-api keeps its database in sqlite: several location
-# import tasks finishing at once fail there with "database is locked" and
-# Glance drops the locations (a server database queues them). Concurrent
-# upload tests run only when asked for, against a Glance that can take them.
-CONCURRENCY = os.environ.get('CLOUD_CONCURRENCY_TESTS') == '1'
-CONCURRENCY_SKIP = ('glance-api on sqlite fails concurrent location imports '
-                    '(database is locked); set CLOUD_CONCURRENCY_TESTS=1 '
-                    'to run')
-
-
 class E2ETestCase(testtools.TestCase):
 
     def setUp(self):

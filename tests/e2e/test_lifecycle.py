@@ -42,25 +42,30 @@ class LifecycleTestCase(base.E2ETestCase):
             self.delete_image(image_id)
         self.assert_no_leaks()
 
-    @testtools.skipUnless(base.CONCURRENCY, base.CONCURRENCY_SKIP)
     def test_eight_uploads_at_once(self):
         # Cinder's API refuses a second upload of a volume while it is
         # 'uploading', so concurrent uploads come from different volumes
-        # (concurrent uploads of one volume: tests/functional).
-        vols = [self.create_volume('e2e-many-%d' % i)['id']
-                for i in range(8)]
-        sums = {}
-        for vol_id in vols:
+        # (concurrent uploads of one volume: tests/functional). Set-up and
+        # tear-down run in parallel too, only to save time.
+        def prepare(i):
+            vol_id = self.create_volume('e2e-many-%d' % i)['id']
             self.write_volume(vol_id, size=16 * base.MiB)
-            sums[vol_id] = self.volume_sha512(vol_id)
+            return vol_id, self.volume_sha512(vol_id)
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            sums = dict(pool.map(prepare, range(8)))
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            images = dict(zip(vols, pool.map(
-                lambda v: self.upload(v, 'e2e-many-%s' % v)['id'], vols)))
+            images = dict(zip(sums, pool.map(
+                lambda v: self.upload(v, 'e2e-many-%s' % v)['id'], sums)))
         for vol_id, image_id in images.items():
             self.assert_clone_of(image_id, vol_id, sums[vol_id])
-        for vol_id, image_id in images.items():
-            self.delete_image(image_id)
+
+        def remove(vol_id):
+            self.delete_image(images[vol_id])
             self.delete_volume(vol_id)
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(remove, images))
         self.assert_no_leaks()
 
     def test_upload_of_volume_made_from_uploaded_image(self):

@@ -4,11 +4,9 @@ import concurrent.futures
 from unittest import mock
 
 import rbd
-import testtools
 
 from cinder_rbd_upload_clone import clone
 from cinder_rbd_upload_clone import collector
-from tests.e2e import base as e2e_base
 from tests.functional import base
 
 
@@ -133,7 +131,6 @@ class CloneDepthTestCase(base.FunctionalTestCase):
 
 class ConcurrencyTestCase(base.FunctionalTestCase):
 
-    @testtools.skipUnless(e2e_base.CONCURRENCY, e2e_base.CONCURRENCY_SKIP)
     def test_eight_uploads_of_one_volume_at_once(self):
         volume, sha = self.new_volume()
         metas = [self.new_image() for _i in range(8)]
