@@ -78,12 +78,15 @@ class Collector(object):
         finally:
             image.set_snap(None)
 
-    def _age(self, image, snap):
+    def _snap_time(self, image, snap):
+        """Creation time (epoch seconds) of ``snap``, or now if gone."""
         for s in image.list_snaps():
             if s['name'] == snap:
-                stamp = image.get_snap_timestamp(s['id'])
-                return time.time() - stamp.timestamp()
-        return 0
+                return image.get_snap_timestamp(s['id']).timestamp()
+        return time.time()
+
+    def _age(self, image, snap):
+        return time.time() - self._snap_time(image, snap)
 
     def release_unused_snapshots(self, client, volume_name, min_age=0,
                                  in_flight=(), flattened=()):
@@ -129,8 +132,14 @@ class Collector(object):
                                                   parent_snap)
         return True
 
-    def _pending_clone(self, client, pool, image_id):
-        """The pending marker of clone ``pool/image_id``, or None."""
+    def _pending_clone(self, client, pool, image_id, snap_time):
+        """The pending mark of clone ``pool/image_id``, or None.
+
+        A clone with neither a pending mark nor Glance's snapshot was left
+        between its creation and its mark (cinder-volume died in that one
+        metadata call): it counts as pending since ``snap_time``, when its
+        upload snapshot was taken, by an unknown host.
+        """
         with clone.pool_ioctx(client, pool) as ioctx:
             try:
                 with self._proxy(client.cluster, ioctx, image_id,
@@ -138,7 +147,11 @@ class Collector(object):
                     try:
                         return img.metadata_get(PENDING_KEY)
                     except KeyError:
+                        pass
+                    if any(s['name'] == clone.GLANCE_SNAP
+                           for s in img.list_snaps()):
                         return None
+                    return pending_value('', snap_time)
             except self.rbd.ImageNotFound:
                 return None
 
@@ -156,7 +169,10 @@ class Collector(object):
     def _clear_pending(self, client, pool, image_id):
         with clone.pool_ioctx(client, pool) as ioctx:
             with self._proxy(client.cluster, ioctx, image_id) as img:
-                img.metadata_remove(PENDING_KEY)
+                try:
+                    img.metadata_remove(PENDING_KEY)
+                except KeyError:
+                    pass    # never marked (see _pending_clone)
 
     def flatten_clone(self, client, pool, image_id):
         """Flatten a registered clone and drop its flatten mark.
@@ -225,14 +241,15 @@ class Collector(object):
         removed = 0
         with self._proxy(client.cluster, client.ioctx, volume_name,
                          read_only=True) as vol:
-            children = [(snap, child) for snap in self._upload_snaps(vol)
+            children = [(snap, self._snap_time(vol, snap), child)
+                        for snap in self._upload_snaps(vol)
                         for child in self._children(vol, snap)]
         now = time.time()
-        for snap, (pool, image_id) in children:
+        for snap, snap_time, (pool, image_id) in children:
             if (image_id in in_flight or
                     image_id != clone.image_id_of_snap(snap)):
                 continue
-            marker = self._pending_clone(client, pool, image_id)
+            marker = self._pending_clone(client, pool, image_id, snap_time)
             if marker is None:
                 continue
             host, started = parse_pending(marker)

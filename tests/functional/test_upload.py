@@ -124,6 +124,27 @@ class UploadTestCase(base.FunctionalTestCase):
         self.upload(volume, meta)
         self.assert_generic_image(meta['id'], sha)
 
+    def test_killed_between_clone_and_mark(self):
+        # cinder-volume dies in the one call between the clone and its
+        # pending mark: the clone carries no mark. A sweep past the grace
+        # (the start-up sweep of the restarted driver) still removes it.
+        volume, sha = self.new_volume()
+        meta = self.new_image()
+        with mock.patch.object(clone.UploadClone, '_mark_pending',
+                               side_effect=SystemExit('killed')):
+            self.assertRaises(SystemExit, self.upload, volume, meta)
+        self.assertIn('images/%s' % meta['id'], self.ceph.inventory())
+        self.override('clone_upload_gc_grace', 0)
+        restarted = self.make_driver()
+        self.assertEqual(1, restarted.collect_upload_leftovers(
+            startup=True)['clones'])
+        self.assertEqual({'volumes/%s' % volume.name:
+                          [clone.upload_snap_name(meta['id'])]},
+                         self.left_behind())
+        self.assertEqual(sha, self.ceph.sha256('volumes', volume.name))
+        restarted.delete_volume(volume)
+        self.assertEqual({}, self.left_behind())
+
     def test_deleted_image_during_upload(self):
         volume, _sha = self.new_volume()
         meta = self.new_image()

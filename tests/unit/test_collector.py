@@ -3,6 +3,7 @@
 import time
 from unittest import mock
 
+from cinder_rbd_upload_clone import clone
 from cinder_rbd_upload_clone import collector
 from cinder_rbd_upload_clone import location
 from tests.unit import base
@@ -150,6 +151,40 @@ class CollectorTestCase(base.DriverTestCase):
         self.driver.host = 'node1@ceph'
         self.crash_after_clone(time.time() - 10)
         self.assertEqual(0, self.sweep(startup=True)['clones'])
+
+    def crash_before_mark(self, snapshot_taken):
+        """An upload that died between its clone and the pending mark."""
+        self.cluster.now = snapshot_taken
+        meta = base.fake_image_meta()
+        with mock.patch.object(clone.UploadClone, '_mark_pending',
+                               side_effect=SystemExit('killed')):
+            self.assertRaises(SystemExit, self.upload, meta)
+        img = self.cluster.pools['images'][meta['id']]
+        self.assertEqual(({}, []), (img.metadata, list(img.snaps)))
+        return meta['id']
+
+    def test_unmarked_clone_without_snap_after_grace(self):
+        image_id = self.crash_before_mark(time.time() - 7200)
+        self.statuses[image_id] = 'queued'
+        self.assertEqual({'snapshots': 1, 'clones': 1, 'volumes': 0,
+                          'flattened': 0},
+                         self.sweep(startup=True))
+        self.assertOnlyVolumeLeft()
+
+    def test_unmarked_clone_without_snap_waits_grace(self):
+        # No mark, so no host: even the start-up sweep waits the grace.
+        self.driver.host = 'node1@ceph'
+        image_id = self.crash_before_mark(time.time() - 10)
+        self.statuses[image_id] = 'queued'
+        self.assertEqual(0, self.sweep(startup=True)['clones'])
+        self.assertIn('images/%s' % image_id, self.cluster.inventory())
+
+    def test_unmarked_clone_with_snap_is_a_finished_upload(self):
+        meta = self.upload()
+        self.statuses[meta['id']] = 'queued'
+        self.cluster.now = time.time() - 7200
+        self.assertEqual(0, self.sweep(startup=True)['clones'])
+        self.assertIn('images/%s' % meta['id'], self.cluster.inventory())
 
     def test_pending_but_active_only_clears_mark(self):
         image_id = self.crash_after_clone(time.time() - 7200)
