@@ -142,8 +142,14 @@ def image_status(image_id):
         return None
 
 
-def upload_to_image(vol_id, name, disk_format='raw'):
-    """`cinder upload-to-image`; returns (image id, seconds until active)."""
+def upload_to_image(vol_id, name, disk_format='raw', timed=None):
+    """`cinder upload-to-image`; returns (image id, seconds until active).
+
+    ``timed``, if given, is started when the command starts and stopped
+    when the image is active (tools/bench).
+    """
+    if timed:
+        timed.start()
     start = time.monotonic()
     out = run('cinder', 'upload-to-image', '--disk-format', disk_format,
               '--container-format', 'bare', vol_id, name)
@@ -162,6 +168,8 @@ def upload_to_image(vol_id, name, disk_format='raw'):
         return status == 'active', status
     wait_for('image %s active' % image_id, check, 3600, 0.1)
     seconds = time.monotonic() - start
+    if timed:
+        timed.stop()
 
     def volume_free():
         status = volume_status(vol_id)
