@@ -154,10 +154,17 @@ def _took_location(client, context, image_id, attempts=4, interval=0.25):
         '(%s)' % (image_id, _code(error)))
 
 
-def wait_active(context, image_id, timeout, interval=0.05,
+def wait_active(context, image_id, timeout, api=LOCATION_API, interval=0.05,
                 max_interval=0.5):
     """Wait until Glance serves the image; return it.
 
+    Glance's location API locks the image for its location import task
+    before it answers the POST, and the task drops the lock only after the
+    image is active, or after it failed and gave the image back queued. So
+    after :data:`LOCATION_API` a queued image without the lock means the
+    task failed, even on the first read.
+
+    :param api: what :func:`register` returned.
     :raises LocationError: when Glance dropped the location (its import
         task failed) or the image went away.
     :raises ActivationTimeout: when ``timeout`` passed, reads failing
@@ -165,7 +172,7 @@ def wait_active(context, image_id, timeout, interval=0.05,
     """
     client = glance.GlanceClientWrapper()
     deadline = time.monotonic() + timeout
-    seen_lock = False
+    seen_lock = api == LOCATION_API
     while True:
         try:
             image = _read_image(client, context, image_id)

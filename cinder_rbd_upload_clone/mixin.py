@@ -162,7 +162,7 @@ class UploadCloneMixin(object):
                     image_id, url, conf.clone_upload_allow_legacy_location)
                 upload._run('wait for image to become active',
                             location.wait_active, context, image_id,
-                            conf.clone_upload_activation_timeout)
+                            conf.clone_upload_activation_timeout, api)
             except clone.CloneStepError as e:
                 if isinstance(e.error, location.ActivationTimeout):
                     # Glance may still use the clone: keep it, marked

@@ -181,6 +181,20 @@ class WaitActiveTestCase(testtools.TestCase):
                               'ctx', 'img', 10)
         self.assertIn('location import task failed', str(e))
 
+    def test_task_failed_before_the_first_read(self):
+        # The lock was taken before the POST answered: queued without it
+        # means the task already failed (no need to wait for the timeout).
+        self.images(('queued', {}))
+        e = self.assertRaises(location.LocationError, location.wait_active,
+                              'ctx', 'img', 10)
+        self.assertNotIsInstance(e, location.ActivationTimeout)
+        self.assertIn('location import task failed', str(e))
+
+    def test_legacy_api_queued_is_not_failure(self):
+        self.images(('queued', {}), ('active', {}))
+        self.assertEqual('active', location.wait_active(
+            'ctx', 'img', 10, api=location.LEGACY_API)['status'])
+
     def test_deleted_meanwhile(self):
         self.images(glanceclient.exc.HTTPNotFound())
         e = self.assertRaises(location.LocationError, location.wait_active,
@@ -207,7 +221,8 @@ class WaitActiveTestCase(testtools.TestCase):
         self.assertIn('unreadable', str(e))
 
     def test_timeout(self):
-        self.client.call.return_value = {'status': 'queued'}
+        self.client.call.return_value = {'status': 'queued',
+                                         location.IMPORT_LOCK: 't'}
         e = self.assertRaises(location.LocationError, location.wait_active,
                               'ctx', 'img', 0)
         self.assertIn('still queued', str(e))

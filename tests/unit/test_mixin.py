@@ -169,9 +169,16 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.generic_upload.assert_called_once()
         self.assertOnlyVolumeLeft()
 
-    def test_activation_timeout_keeps_clone_and_does_not_fall_back(self):
+    def test_location_import_failed_before_first_read(self):
         self.glance_calls['get'] = lambda image_id: {'id': image_id,
                                                      'status': 'queued'}
+        self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
+
+    def test_activation_timeout_keeps_clone_and_does_not_fall_back(self):
+        self.glance_calls['get'] = lambda image_id: {
+            'id': image_id, 'status': 'queued', location.IMPORT_LOCK: 't'}
         self.configuration.clone_upload_activation_timeout = 0
         meta = base.fake_image_meta()
         self.assertRaises(location.ActivationTimeout, self.upload, meta)
