@@ -15,6 +15,7 @@ it made and :meth:`UploadClone.rollback` undoes them in reverse order.
 
 import contextlib
 import math
+import time
 import urllib.parse
 
 from oslo_log import log as logging
@@ -96,8 +97,10 @@ class UploadClone(object):
     """
 
     def __init__(self, driver, client, volume_name, dest_pool, image_id,
-                 pending=None, marks=None):
+                 pending=None, marks=None, timings=None):
         self.driver = driver
+        # (step, seconds) of each step run, in order
+        self.timings = [] if timings is None else timings
         self.pending = pending
         self.marks = dict(marks or {})
         if pending:
@@ -166,10 +169,13 @@ class UploadClone(object):
                              'what': what, 'err': e})
 
     def _run(self, step, func, *args):
+        start = time.monotonic()
         try:
             return func(*args)
         except Exception as e:
             raise CloneStepError(step, e)
+        finally:
+            self.timings.append((step, time.monotonic() - start))
 
     def depth(self):
         """Number of RBD ancestors of the volume."""

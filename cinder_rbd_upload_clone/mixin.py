@@ -87,6 +87,7 @@ class UploadCloneMixin(object):
                 context, volume, image_service, image_meta)
         start = time.monotonic()
         path, reason, outcome = 'generic copy', None, 'failed'
+        timings = []    # (step, seconds) of the decision and clone steps
         try:
             with contextlib.ExitStack() as rados:
                 client = None
@@ -99,15 +100,18 @@ class UploadCloneMixin(object):
                         rbd_driver.RADOSClient(self))
                     return client.cluster.get_fsid()
 
+                decided = time.monotonic()
                 decision = self._upload_decision(context, volume, image_meta,
                                                  cluster_fsid)
+                timings.append(('decide', time.monotonic() - decided))
                 reason = decision.reason
                 if decision.go:
                     path = 'clone'
                     try:
                         detail = self._clone_upload(context, volume,
                                                     image_meta,
-                                                    decision.store, client)
+                                                    decision.store, client,
+                                                    timings)
                         reason = '%s; %s' % (reason, detail)
                         outcome = 'done'
                         return
@@ -118,13 +122,19 @@ class UploadCloneMixin(object):
                 context, volume, image_service, image_meta)
             outcome = 'done'
         finally:
+            # Where the time went, once a clone was tried (tools/bench
+            # --profile reads `timings`).
+            steps = ('; steps: %s' % ', '.join(
+                '%s %.2fs' % t for t in timings) if len(timings) > 1 else '')
             LOG.info('Upload of volume %(vol)s to image %(img)s: %(path)s '
-                     '%(outcome)s in %(secs).2fs: %(reason)s',
+                     '%(outcome)s in %(secs).2fs: %(reason)s%(steps)s',
                      {'vol': volume.id, 'img': image_meta['id'],
                       'path': path, 'outcome': outcome, 'reason': reason,
-                      'secs': time.monotonic() - start})
+                      'secs': time.monotonic() - start, 'steps': steps,
+                      'timings': timings})
 
-    def _clone_upload(self, context, volume, image_meta, store, client):
+    def _clone_upload(self, context, volume, image_meta, store, client,
+                      timings=None):
         """Clone, register, wait; on any failure undo and raise.
 
         :returns: a short description of what was done, for the log.
@@ -135,17 +145,19 @@ class UploadCloneMixin(object):
             self._uploads_in_flight.add(image_id)
         try:
             return self._do_clone_upload(context, volume, image_id, store,
-                                         client)
+                                         client, timings)
         finally:
             with self._in_flight_lock:
                 self._uploads_in_flight.discard(image_id)
 
-    def _do_clone_upload(self, context, volume, image_id, store, client):
+    def _do_clone_upload(self, context, volume, image_id, store, client,
+                         timings=None):
         conf = self.configuration
         policy = conf.clone_upload_flatten
         pending = (collector.PENDING_KEY, collector.pending_value(self.host))
         with clone.UploadClone(self, client, volume.name, store.pool,
-                               image_id, pending=pending) as upload:
+                               image_id, pending=pending,
+                               timings=timings) as upload:
             try:
                 depth = upload._run('read clone depth', upload.depth)
                 too_deep = depth + 1 > conf.rbd_max_clone_depth
@@ -181,8 +193,11 @@ class UploadCloneMixin(object):
             except Exception as e:
                 self._rollback(upload, volume)
                 raise clone.CloneStepError('clone upload', e)
+            cleared = time.monotonic()
             try:
                 upload.clear_pending()
+                upload.timings.append(('clear pending mark',
+                                       time.monotonic() - cleared))
             except Exception as e:
                 LOG.warning('Image %(img)s is active but its clone keeps '
                             'its pending mark (%(err)s); the collector '

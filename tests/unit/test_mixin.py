@@ -70,6 +70,26 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.assertEqual(1, info.call_count)
         self.assertIn('generic copy', info.call_args[0][1]['path'])
 
+    def test_log_line_says_where_the_time_went(self):
+        with mock.patch.object(mixin.LOG, 'info') as info:
+            self.upload()
+        args = info.call_args[0][1]
+        self.assertEqual('clone', args['path'])
+        steps = [step for step, _secs in args['timings']]
+        self.assertEqual(
+            ['decide', 'read clone depth', 'snapshot volume',
+             'protect volume snapshot', 'read clone geometry',
+             'clone into images', 'mark clone pending', 'snapshot clone',
+             'protect clone snapshot', 'close clone', 'register location',
+             'wait for image to become active', 'clear pending mark'],
+            steps)
+        self.assertIn('; steps: decide ', args['steps'])
+
+    def test_no_steps_in_the_log_line_without_a_clone(self):
+        with mock.patch.object(mixin.LOG, 'info') as info:
+            self.upload(base.fake_image_meta('qcow2', 'bare'))
+        self.assertEqual('', info.call_args[0][1]['steps'])
+
     def test_encrypted_volume_uses_generic(self):
         vol = base.fake_volume(encrypted=True)
         self.cluster.add_image('volumes', vol.name)
