@@ -154,8 +154,8 @@ def _took_location(client, context, image_id, attempts=4, interval=0.25):
         '(%s)' % (image_id, _code(error)))
 
 
-def wait_active(context, image_id, timeout, api=LOCATION_API, interval=0.05,
-                max_interval=0.5):
+def wait_active(context, image_id, timeout, api=LOCATION_API, interval=0.1,
+                fast_for=3.0, slow_interval=0.5):
     """Wait until Glance serves the image; return it.
 
     Glance's location API locks the image for its location import task
@@ -165,13 +165,18 @@ def wait_active(context, image_id, timeout, api=LOCATION_API, interval=0.05,
     task failed, even on the first read.
 
     :param api: what :func:`register` returned.
+    :param interval: seconds between reads during the first ``fast_for``
+        seconds (Glance usually activates within half a second: a read
+        every 0.1 s costs little and notices it at once), then
+        ``slow_interval``.
     :raises LocationError: when Glance dropped the location (its import
         task failed) or the image went away.
     :raises ActivationTimeout: when ``timeout`` passed, reads failing
         meanwhile included: Glance may still use the location.
     """
     client = glance.GlanceClientWrapper()
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline = start + timeout
     seen_lock = api == LOCATION_API
     while True:
         try:
@@ -202,7 +207,5 @@ def wait_active(context, image_id, timeout, api=LOCATION_API, interval=0.05,
         if time.monotonic() >= deadline:
             raise ActivationTimeout('image %s is still %s after %ss' %
                                     (image_id, status, timeout))
-        # Glance usually activates within a quarter second: poll fast
-        # first, then back off.
-        time.sleep(interval)
-        interval = min(interval * 2, max_interval)
+        time.sleep(interval if time.monotonic() - start < fast_for
+                   else slow_interval)

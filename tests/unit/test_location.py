@@ -1,5 +1,6 @@
 """Location registration: which credentials, which API, what errors."""
 
+import time
 from unittest import mock
 
 import ddt
@@ -194,6 +195,16 @@ class WaitActiveTestCase(testtools.TestCase):
         self.images(('queued', {}), ('active', {}))
         self.assertEqual('active', location.wait_active(
             'ctx', 'img', 10, api=location.LEGACY_API)['status'])
+
+    def test_reads_often_first_then_every_half_second(self):
+        locked = ('queued', {location.IMPORT_LOCK: 't'})
+        self.images(locked, locked, ('active', {}))
+        location.wait_active('ctx', 'img', 10)
+        self.assertEqual([mock.call(0.1)] * 2, time.sleep.call_args_list)
+        time.sleep.reset_mock()
+        self.images(locked, locked, ('active', {}))
+        location.wait_active('ctx', 'img', 10, fast_for=0)
+        self.assertEqual([mock.call(0.5)] * 2, time.sleep.call_args_list)
 
     def test_deleted_meanwhile(self):
         self.images(glanceclient.exc.HTTPNotFound())
