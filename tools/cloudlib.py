@@ -178,6 +178,18 @@ def upload_to_image(vol_id, name, disk_format='raw', timed=None):
     return image_id, seconds
 
 
+def hashed(image):
+    """Glance has hashed the image and finished its import task.
+
+    Glance 33 sets os_hash_value, then ends the hash operation, then drops
+    the image's import lock (os_glance_import_task). An image deleted in
+    between fails with a 500 ("Operation file ... does not exist, cannot
+    cancel"): wait for the lock to go too.
+    """
+    return bool(image.get('os_hash_value')) and not image.get(
+        'os_glance_import_task')
+
+
 def delete_image(image_id):
     run('openstack', 'image', 'delete', image_id)
 
@@ -221,13 +233,18 @@ class Ceph(object):
                 chunk = hashlib.sha256(b'%d' % offset).digest() + block[32:n]
                 img.write(chunk[:n], offset)
 
-    def sha256(self, pool, name):
-        digest = hashlib.sha256()
-        with self.rbd.Image(self.ioctx[pool], name, read_only=True) as img:
+    def digest(self, pool, name, algo='sha256', snap=None):
+        """Hex digest of every byte of an image (or of one snapshot)."""
+        digest = hashlib.new(algo)
+        with self.rbd.Image(self.ioctx[pool], name, snapshot=snap,
+                            read_only=True) as img:
             size = img.size()
             for offset in range(0, size, 4 * MiB):
                 digest.update(img.read(offset, min(4 * MiB, size - offset)))
         return digest.hexdigest()
+
+    def sha256(self, pool, name, snap=None):
+        return self.digest(pool, name, 'sha256', snap)
 
     def describe(self, pool, name):
         """'pool/name' plus its clone parent, for humans."""

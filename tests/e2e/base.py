@@ -7,7 +7,6 @@ process per poll costs seconds), Ceph with the admin keyring, and Glance's
 location list with Cinder's service user (it needs the service role).
 """
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -80,11 +79,7 @@ class E2ETestCase(testtools.TestCase):
     def write_volume(self, vol_id, size=64 * MiB):
         """Known data at the start of the volume; sha256 of the whole."""
         name = 'volume-%s' % vol_id
-        cloudlib_ceph = cloudlib.Ceph()
-        try:
-            cloudlib_ceph.fill('volumes', name, size, vol_id)
-        finally:
-            cloudlib_ceph.close()
+        self.ceph.fill('volumes', name, size, vol_id)
         return self.ceph.sha256('volumes', name)
 
     # Images.
@@ -124,12 +119,7 @@ class E2ETestCase(testtools.TestCase):
 
     def volume_sha512(self, vol_id):
         """What Glance's os_hash_value must be for an image of the volume."""
-        digest = hashlib.sha512()
-        with self.ceph_rbd_image('volumes', 'volume-%s' % vol_id) as img:
-            size = img.size()
-            for offset in range(0, size, 4 * MiB):
-                digest.update(img.read(offset, min(4 * MiB, size - offset)))
-        return digest.hexdigest()
+        return self.ceph.digest('volumes', 'volume-%s' % vol_id, 'sha512')
 
     def ceph_rbd_image(self, pool, name):
         import rbd
@@ -146,7 +136,7 @@ class E2ETestCase(testtools.TestCase):
     def wait_hash(self, image_id, timeout=180):
         def check():
             image = self.glance.images.get(image_id)
-            return bool(image.get('os_hash_value')), image
+            return cloudlib.hashed(image), image
         return wait_for('os_hash_value of %s' % image_id, check, timeout)
 
     def download_sha256(self, image_id):

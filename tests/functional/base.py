@@ -21,7 +21,6 @@ from glanceclient import client as glance_client
 from keystoneauth1 import identity
 from keystoneauth1 import session as ks_session
 from oslo_config import cfg
-import rados
 import rbd
 import testtools
 
@@ -80,19 +79,8 @@ def load_cinder_conf():
         _conf_loaded = True
 
 
-class Ceph(object):
+class Ceph(cloudlib.Ceph):
     """Admin access to the cluster, for setting up and checking."""
-
-    def __init__(self):
-        self.cluster = rados.Rados(conffile=CEPH_CONF, rados_id='admin')
-        self.cluster.connect()
-        self.ioctx = {p: self.cluster.open_ioctx(p)
-                      for p in ('volumes', 'images')}
-
-    def close(self):
-        for ioctx in self.ioctx.values():
-            ioctx.close()
-        self.cluster.shutdown()
 
     def inventory(self):
         """{pool/image: sorted snapshot names} of both pools."""
@@ -122,15 +110,6 @@ class Ceph(object):
                 img.write(chunk, offset)
                 digest.update(chunk)
         return name, digest.hexdigest()
-
-    def sha256(self, pool, name, snap=None):
-        digest = hashlib.sha256()
-        with rbd.Image(self.ioctx[pool], name, snapshot=snap,
-                       read_only=True) as img:
-            size = img.size()
-            for offset in range(0, size, 4 * MiB):
-                digest.update(img.read(offset, min(4 * MiB, size - offset)))
-        return digest.hexdigest()
 
     def parent(self, pool, name):
         with rbd.Image(self.ioctx[pool], name, read_only=True) as img:
@@ -233,7 +212,7 @@ class FunctionalTestCase(testtools.TestCase):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             image = self.image(image_id)
-            if image.get('os_hash_value'):
+            if cloudlib.hashed(image):
                 return image
             time.sleep(0.5)
         self.fail('Glance set no os_hash_value on %s in %ss' %
