@@ -17,6 +17,7 @@ import time
 import types
 import uuid
 
+import fixtures
 from glanceclient import client as glance_client
 from keystoneauth1 import identity
 from keystoneauth1 import session as ks_session
@@ -149,6 +150,15 @@ class FunctionalTestCase(testtools.TestCase):
 
     def setUp(self):
         super(FunctionalTestCase, self).setUp()
+        # cinder-volume is monkey-patched: its uploads and flattens are green
+        # threads that wait on eventlet's tpool for librbd calls. Here the
+        # driver also runs in native threads (concurrent uploads, background
+        # flattens), which cannot wait on tpool (its results wake only the
+        # main thread's hub): the test hung once. Call librbd directly, as
+        # tpool's own workers do; librados and librbd are thread-safe.
+        self.useFixture(fixtures.MonkeyPatch(
+            'eventlet.tpool.execute',
+            lambda meth, *args, **kwargs: meth(*args, **kwargs)))
         load_cinder_conf()
         self.ceph = Ceph()
         self.addCleanup(self.ceph.close)
