@@ -123,7 +123,7 @@ class UploadCloneMixin(object):
             outcome = 'done'
         finally:
             # Where the time went, once a clone was tried (tools/bench
-            # --profile reads `timings`).
+            # reads `timings`).
             steps = ('; steps: %s' % ', '.join(
                 '%s %.2fs' % t for t in timings) if len(timings) > 1 else '')
             LOG.info('Upload of volume %(vol)s to image %(img)s: %(path)s '
@@ -193,15 +193,12 @@ class UploadCloneMixin(object):
             except Exception as e:
                 self._rollback(upload, volume)
                 raise clone.CloneStepError('clone upload', e)
-            cleared = time.monotonic()
             try:
-                upload.clear_pending()
-                upload.timings.append(('clear pending mark',
-                                       time.monotonic() - cleared))
-            except Exception as e:
+                upload._run('clear pending mark', upload.clear_pending)
+            except clone.CloneStepError as e:
                 LOG.warning('Image %(img)s is active but its clone keeps '
                             'its pending mark (%(err)s); the collector '
-                            'clears it', {'img': image_id, 'err': e})
+                            'clears it', {'img': image_id, 'err': e.error})
 
         if background:
             self._start_background_flatten(store.pool, image_id,
