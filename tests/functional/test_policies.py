@@ -106,23 +106,24 @@ class CloneDepthTestCase(base.FunctionalTestCase):
             name = child
         return base.fake_volume(name), sha
 
-    def test_within_depth_is_a_clone(self):
-        self.override('rbd_max_clone_depth', 3)
+    def upload_chain(self, max_depth):
+        """Upload a volume 2 clones deep under rbd_max_clone_depth."""
+        self.override('rbd_max_clone_depth', max_depth)
         self.driver = self.make_driver()
         volume, sha = self.chain(2)
         meta = self.new_image()
         self.upload(volume, meta)
+        return volume, sha, meta
+
+    def test_within_depth_is_a_clone(self):
+        volume, sha, meta = self.upload_chain(3)
         self.assertEqual(('volumes', volume.name,
                           clone.upload_snap_name(meta['id'])),
                          self.ceph.parent('images', meta['id']))
         self.assertEqual(sha, self.download_sha256(meta['id']))
 
     def test_too_deep_is_flattened(self):
-        self.override('rbd_max_clone_depth', 2)
-        self.driver = self.make_driver()
-        volume, sha = self.chain(2)
-        meta = self.new_image()
-        self.upload(volume, meta)
+        volume, sha, meta = self.upload_chain(2)
         self.assertIsNone(self.ceph.parent('images', meta['id']))
         self.assertEqual([], self.ceph.inventory()['volumes/%s' %
                                                    volume.name])
