@@ -14,20 +14,28 @@ it made and :meth:`UploadClone.rollback` undoes them in reverse order.
 """
 
 import contextlib
+import json
 import math
 import time
 import urllib.parse
 
 from oslo_log import log as logging
+from oslo_utils import encodeutils
 from oslo_utils import units
 
 from cinder.volume.drivers import rbd as rbd_driver
+
+from cinder_rbd_upload_clone import inspection
 
 LOG = logging.getLogger(__name__)
 
 GLANCE_SNAP = 'snap'
 UPLOAD_SNAP_PREFIX = 'upload-'
 UPLOAD_SNAP_SUFFIX = '.clone_snap'
+# A flatten writes the clone's share of its parents' data into the pool:
+# it goes ahead only with this much more room than that (Ceph's max_avail
+# already keeps the cluster below its full ratio).
+FLATTEN_HEADROOM = 0.25
 
 
 def upload_snap_name(image_id):
@@ -48,6 +56,10 @@ def location_url(fsid, pool, image_id, snap=GLANCE_SNAP):
                                        for p in (fsid, pool, image_id, snap))
 
 
+class NoRoom(Exception):
+    """The pool cannot take a flatten the upload needs."""
+
+
 class CloneStepError(Exception):
     """A step of the clone path failed; ``step`` names it."""
 
@@ -66,6 +78,72 @@ def pool_ioctx(client, pool):
         yield ioctx
     finally:
         ioctx.close()
+
+
+def pool_free_bytes(client, pool):
+    """Bytes that may still be written to ``pool``.
+
+    As ``RBDDriver._get_pool_stats`` computes it for the volumes pool:
+    the pool's ``max_avail``, or less when a quota is nearer.
+    """
+    ret, out, _err = client.cluster.mon_command(
+        '{"prefix":"df", "format":"json"}', b'')
+    if ret:
+        raise IOError('ceph df failed (%d)' % ret)
+    stats = [p for p in json.loads(encodeutils.safe_decode(out))['pools']
+             if p['name'] == pool][0]['stats']
+    ret, out, _err = client.cluster.mon_command(
+        json.dumps({'prefix': 'osd pool get-quota', 'pool': pool,
+                    'format': 'json'}), b'')
+    if ret:
+        raise IOError('ceph osd pool get-quota %s failed (%d)' % (pool, ret))
+    quota = json.loads(encodeutils.safe_decode(out))['quota_max_bytes']
+    free = stats['max_avail']
+    if quota:
+        used = stats.get('stored', stats.get('bytes_used', 0))
+        free = max(min(quota - used, free), 0)
+    return free
+
+
+def allocated_bytes(image):
+    """Bytes of data an open image shows, its parents' included."""
+    total = [0]
+
+    def count(_offset, length, exists):
+        if exists:
+            total[0] += length
+        return 0
+
+    image.diff_iterate(0, image.size(), None, count, include_parent=True,
+                       whole_object=True)
+    return total[0]
+
+
+def flatten_room(client, pool, image):
+    """(ok, reason): may the open clone ``image`` be flattened in ``pool``?"""
+    try:
+        need = allocated_bytes(image)
+        free = pool_free_bytes(client, pool)
+    except Exception as e:
+        return False, 'cannot tell whether pool %s has room to flatten: ' \
+            '%s: %s' % (pool, type(e).__name__, e)
+    wanted = int(need * (1 + FLATTEN_HEADROOM))
+    if free < wanted:
+        return False, ('pool %s has %d MiB free, a flatten writes up to %d '
+                       'MiB (with %d%% headroom)' % (
+                           pool, free // units.Mi, wanted // units.Mi,
+                           FLATTEN_HEADROOM * 100))
+    return True, 'pool %s has room' % pool
+
+
+def has_deep_flatten(driver, features):
+    """Whether a flatten also detaches the image's snapshots.
+
+    :param features: an open image, or its feature bits.
+    """
+    if not isinstance(features, int):
+        features = features.features()
+    return bool(features & driver.rbd.RBD_FEATURE_DEEP_FLATTEN)
 
 
 def clone_depth(driver, client, image):
@@ -94,23 +172,23 @@ class UploadClone(object):
     :param volume_name: the RBD image of the volume.
     :param dest_pool: the Glance store's pool.
     :param image_id: the Glance image id (the clone's name).
+    :param journal: the :class:`journal.Journal` holding the upload's
+        record, dropped by the caller once the upload is settled.
     """
 
     def __init__(self, driver, client, volume_name, dest_pool, image_id,
-                 pending=None, marks=None, timings=None):
+                 journal=None, timings=None):
         self.driver = driver
+        self.journal = journal
         # (step, seconds) of each step run, in order
         self.timings = [] if timings is None else timings
-        self.pending = pending
-        self.marks = dict(marks or {})
-        if pending:
-            self.marks[pending[0]] = pending[1]
         self.client = client
         self.volume_name = volume_name
         self.dest_pool = dest_pool
         self.image_id = image_id
         self.snap_name = upload_snap_name(image_id)
         self._undo = []
+        self.features = None    # the clone's, once made
         self._volume = None
         self._dest = None
         self._image = None
@@ -193,18 +271,11 @@ class UploadClone(object):
                            self._unprotect_snapshot))
 
     def _clone(self, features, order):
+        self.features = features
         self.driver.RBDProxy().clone(self.client.ioctx, self.volume_name,
                                      self.snap_name, self.dest, self.image_id,
                                      features=features, order=order)
         self._undo.append(('remove clone', self._remove_clone))
-
-    def _mark_pending(self):
-        for key, value in self.marks.items():
-            self.image.metadata_set(key, value)
-
-    def clear_pending(self):
-        """The image is served: the clone is no longer an upload's."""
-        self.image.metadata_remove(self.pending[0])
 
     def _flatten(self):
         self.image.flatten()
@@ -246,6 +317,31 @@ class UploadClone(object):
             self.driver.configuration.rbd_store_chunk_size * units.Mi)
         return self.client.features, int(math.log(stripe_unit, 2))
 
+    def _inspect(self, disk_format, container_format, gpt_nonfatal):
+        # Read the snapshot through the volume's open image: no open more.
+        self.volume.set_snap(self.snap_name)
+        try:
+            return inspection.check(self.volume.read, self.volume.size(),
+                                    disk_format, container_format,
+                                    gpt_nonfatal)
+        finally:
+            self.volume.set_snap(None)
+
+    def snapshot(self):
+        """Take and protect the upload snapshot; raise CloneStepError."""
+        self._run('snapshot volume', self._create_snapshot)
+        self._run('protect volume snapshot', self._protect_snapshot)
+
+    def inspect(self, disk_format, container_format, gpt_nonfatal=()):
+        """Glance's format checks on the snapshot: an inspection.Verdict."""
+        return self._run('inspect snapshot', self._inspect, disk_format,
+                         container_format, gpt_nonfatal)
+
+    def flatten_room(self):
+        """(ok, reason): whether the clone's pool can take its flatten."""
+        return self._run('check room to flatten', flatten_room, self.client,
+                         self.dest_pool, self.image)
+
     def release_source(self):
         """Make the clone independent of the volume (after a flatten)."""
         self._run('unprotect upload snapshot', self._unprotect_snapshot)
@@ -254,21 +350,22 @@ class UploadClone(object):
         self._run('remove upload snapshot', self._remove_snapshot)
 
     def create(self, flatten=False):
-        """Make the clone; raise :class:`CloneStepError` on failure.
+        """Clone the upload snapshot; raise :class:`CloneStepError`.
 
+        :meth:`snapshot` comes first. ``flatten`` is a callable returning
+        whether to flatten the clone before Glance's snapshot is taken
+        (it may look at the clone, e.g. :meth:`flatten_room`), or a bool.
         The clone's image is closed when this returns: Glance uses it next,
-        and could not delete an image open here. :meth:`clear_pending` opens
-        it again. The caller calls :meth:`rollback` when this, or anything
-        it does with the clone afterwards, fails.
+        and could not delete an image open here. The caller calls
+        :meth:`rollback` when this, or anything it does with the clone
+        afterwards, fails.
         """
-        self._run('snapshot volume', self._create_snapshot)
-        self._run('protect volume snapshot', self._protect_snapshot)
         features, order = self._run('read clone geometry',
                                     self._clone_geometry)
         self._run('clone into %s' % self.dest_pool, self._clone,
                   features, order)
-        if self.marks:
-            self._run('mark clone pending', self._mark_pending)
+        if callable(flatten):
+            flatten = flatten()
         if flatten:
             self._run('flatten clone', self._flatten)
         self._run('snapshot clone', self._create_image_snapshot)
@@ -276,6 +373,7 @@ class UploadClone(object):
         if flatten:
             self.release_source()
         self._run('close clone', self._close_image)
+        return flatten
 
     def rollback(self):
         """Undo every step made, newest first; return the undo failures."""

@@ -4,22 +4,29 @@ A clone upload makes a Glance image depend on a snapshot of a Cinder volume
 in another service's pool. Neither service collects that snapshot: Glance
 deletes its own RBD image and leaves the parent snapshot protected, and the
 parent driver collects parents only when their children are Cinder volumes.
-This module does, in three cases:
+This module does, and finishes or undoes uploads whose owner is gone (see
+:mod:`journal`):
 
-* an upload snapshot whose clone is gone (the image was deleted) is
-  unprotected and removed;
+* an upload whose owner is gone and whose image Glance serves is done: its
+  record goes (or becomes a flatten owed);
+* an upload whose owner is gone and whose image Glance positively does not
+  use (deleted, killed, or queued without its import lock; a 404 counts
+  only for a ``[glance]`` user that sees every project's images) has its
+  clone removed;
+* a background flatten whose owner is gone is finished, when the pool has
+  room for it;
+* an upload snapshot without a clone and without an upload in the journal
+  is unprotected and removed;
 * a volume the parent driver kept as a hidden ``<name>.deleted`` image only
-  for such snapshots is removed when the last one goes, and the clone chain
-  above it is walked as the parent driver does;
-* a clone still marked *pending* (an upload that never finished: cinder-volume
-  died, or cleanup failed) whose Glance image is not active is removed;
-* a clone marked :data:`FLATTEN_KEY` (``clone_upload_flatten = background``)
-  whose flatten did not finish (cinder-volume restarted) is flattened.
+  for such snapshots is removed (to the RBD trash when the backend defers
+  deletions) when the last one goes, and the clone chain above it is
+  walked as the parent driver does.
 
-A pending clone carries RBD image metadata :data:`PENDING_KEY` (the host and
-start time of its upload) from its creation until Glance serves the image.
+Nothing is removed on a doubt: an image Glance cannot be asked about, or
+one it may still be importing, keeps its clone, and the sweep says why.
 """
 
+import datetime
 import time
 
 from oslo_log import log as logging
@@ -27,41 +34,43 @@ from oslo_log import log as logging
 from cinder.volume.drivers import rbd as rbd_driver
 
 from cinder_rbd_upload_clone import clone
+from cinder_rbd_upload_clone import journal as journal_mod
 
 LOG = logging.getLogger(__name__)
 
-PENDING_KEY = 'cinder_upload_clone_pending'
-FLATTEN_KEY = 'cinder_upload_clone_flatten'
 DELETED_SUFFIX = '.deleted'
+# Glance serves the image: the upload is done.
+SERVED = ('active', 'deactivated')
+# Glance's delayed delete: its scrubber removes the location's data (and an
+# operator may still restore the image).
+GLANCE_OWNS = ('pending_delete',)
+GONE = ('deleted', 'killed')
 
 
-def pending_value(host, now=None):
-    if now is None:
-        now = time.time()
-    return '%s@%d' % (host or '', int(now))
-
-
-def parse_pending(value):
-    host, _sep, started = value.rpartition('@')
-    try:
-        return host, int(started)
-    except ValueError:
-        return host, 0
+def snap_epoch(timestamp):
+    """Epoch seconds of an RBD snapshot time (a naive datetime in UTC)."""
+    if timestamp.tzinfo is None:
+        timestamp = timestamp.replace(tzinfo=datetime.timezone.utc)
+    return timestamp.timestamp()
 
 
 class Collector(object):
     """Finds and removes upload leftovers in one backend's pools.
 
-    :param driver: the RBD driver (connections, ``rbd`` module, host).
-    :param image_status: callable(image_id) returning the Glance status of
-        an image, ``None`` when Glance does not know it; raising when
-        Glance cannot answer (then nothing is removed).
+    :param driver: the RBD driver (connections, ``rbd`` module, host,
+        configuration, flatten limiter).
+    :param image_state: callable(image_id) returning the
+        :class:`glance_service.ImageState` of an image; raising when Glance
+        cannot answer (then nothing is removed).
+    :param sees_all: whether a 404 from ``image_state`` proves an image is
+        deleted (the ``[glance]`` user sees every project's images).
     """
 
-    def __init__(self, driver, image_status):
+    def __init__(self, driver, image_state, sees_all=False):
         self.driver = driver
         self.rbd = driver.rbd
-        self.image_status = image_status
+        self.image_state = image_state
+        self.sees_all = sees_all
 
     def _proxy(self, client, ioctx, name, read_only=False):
         return rbd_driver.RBDVolumeProxy(self.driver, name, client=client,
@@ -78,33 +87,34 @@ class Collector(object):
         finally:
             image.set_snap(None)
 
-    def _snap_time(self, image, snap):
-        """Creation time (epoch seconds) of ``snap``, or now if gone."""
+    def _age(self, image, snap):
+        """Seconds since ``snap`` was taken (0 if it is gone)."""
         for s in image.list_snaps():
             if s['name'] == snap:
-                return image.get_snap_timestamp(s['id']).timestamp()
-        return time.time()
+                return time.time() - snap_epoch(
+                    image.get_snap_timestamp(s['id']))
+        return 0
 
-    def _age(self, image, snap):
-        return time.time() - self._snap_time(image, snap)
+    # Upload snapshots and hidden volumes.
 
     def release_unused_snapshots(self, client, volume_name, min_age=0,
-                                 in_flight=(), flattened=()):
-        """Remove upload snapshots of a volume that no clone uses.
+                                 busy=()):
+        """Remove upload snapshots of a volume that no upload or clone uses.
 
-        :param min_age: leave snapshots younger than this many seconds
-            (an upload elsewhere may be about to clone them), except those
-            of ``flattened`` images: their upload is known to be over.
-        :param in_flight: image ids of uploads running in this process.
+        Positive evidence: the snapshot has no child (no clone, flattened
+        or not, reads through it) and no upload of any host holds it
+        (``busy``: image ids with a journal record; an upload writes its
+        record before it takes its snapshot).
+
+        :param min_age: leave snapshots younger than this many seconds.
         :returns: (removed, still used) counts.
         """
         removed = used = 0
         with self._proxy(client.cluster, client.ioctx, volume_name) as vol:
             for snap in self._upload_snaps(vol):
                 image_id = clone.image_id_of_snap(snap)
-                if (self._children(vol, snap) or image_id in in_flight or
-                        (min_age and image_id not in flattened and
-                         self._age(vol, snap) < min_age)):
+                if (image_id in busy or self._children(vol, snap) or
+                        (min_age and self._age(vol, snap) < min_age)):
                     used += 1
                     continue
                 try:
@@ -113,198 +123,254 @@ class Collector(object):
                     pass    # not protected: an upload died before protect
                 vol.remove_snap(snap)
                 removed += 1
-                LOG.info('Removed upload snapshot %(vol)s@%(snap)s: its '
-                         'image is gone', {'vol': volume_name, 'snap': snap})
+                LOG.info('Removed upload snapshot %(vol)s@%(snap)s: no '
+                         'clone and no upload uses it',
+                         {'vol': volume_name, 'snap': snap})
         return removed, used
 
-    def _remove_hidden_volume(self, client, name):
-        """Remove a ``.deleted`` volume with no snapshots; walk its chain."""
+    def remove_hidden_volume(self, client, name):
+        """Remove a ``.deleted`` volume with no snapshots; walk its chain.
+
+        Honours the backend's deferred deletion as the parent driver's
+        delete does: the image goes to the RBD trash for
+        ``deferred_deletion_delay`` seconds.
+        """
         with self._proxy(client.cluster, client.ioctx, name) as vol:
             if list(vol.list_snaps()):
                 return False
             _pool, parent, parent_snap = self.driver._get_clone_info(
                 vol.volume, name)
-        self.driver.RBDProxy().remove(client.ioctx, name)
-        LOG.info('Removed hidden volume %s: no image needs it any more',
-                 name)
+        conf = self.driver.configuration
+        if conf.enable_deferred_deletion:
+            self.driver.RBDProxy().trash_move(
+                client.ioctx, name, conf.deferred_deletion_delay)
+            how = 'moved to the trash'
+        else:
+            self.driver.RBDProxy().remove(client.ioctx, name)
+            how = 'removed'
+        LOG.info('Hidden volume %(name)s %(how)s: no image needs it any '
+                 'more', {'name': name, 'how': how})
         if parent:
             self.driver._delete_clone_parent_refs(client, parent,
                                                   parent_snap)
         return True
 
-    def _pending_clone(self, client, pool, image_id, snap_time):
-        """The pending mark of clone ``pool/image_id``, or None.
-
-        A clone with neither a pending mark nor Glance's snapshot was left
-        between its creation and its mark (cinder-volume died in that one
-        metadata call): it counts as pending since ``snap_time``, when its
-        upload snapshot was taken, by an unknown host.
-        """
-        with clone.pool_ioctx(client, pool) as ioctx:
-            try:
-                with self._proxy(client.cluster, ioctx, image_id,
-                                 read_only=True) as img:
-                    try:
-                        return img.metadata_get(PENDING_KEY)
-                    except KeyError:
-                        pass
-                    if any(s['name'] == clone.GLANCE_SNAP
-                           for s in img.list_snaps()):
-                        return None
-                    return pending_value('', snap_time)
-            except self.rbd.ImageNotFound:
-                return None
+    # Clones.
 
     def _remove_clone(self, client, pool, image_id):
+        """Remove the clone ``pool/image_id`` and its snapshots, if any."""
         with clone.pool_ioctx(client, pool) as ioctx:
-            with self._proxy(client.cluster, ioctx, image_id) as img:
-                for snap in [s['name'] for s in img.list_snaps()]:
-                    try:
-                        img.unprotect_snap(snap)
-                    except self.rbd.InvalidArgument:
-                        pass
-                    img.remove_snap(snap)
+            try:
+                with self._proxy(client.cluster, ioctx, image_id) as img:
+                    for snap in [s['name'] for s in img.list_snaps()]:
+                        try:
+                            img.unprotect_snap(snap)
+                        except self.rbd.InvalidArgument:
+                            pass
+                        img.remove_snap(snap)
+            except self.rbd.ImageNotFound:
+                return False
             self.driver.RBDProxy().remove(ioctx, image_id)
-
-    def _clear_pending(self, client, pool, image_id):
-        with clone.pool_ioctx(client, pool) as ioctx:
-            with self._proxy(client.cluster, ioctx, image_id) as img:
-                try:
-                    img.metadata_remove(PENDING_KEY)
-                except KeyError:
-                    pass    # never marked (see _pending_clone)
+        return True
 
     def flatten_clone(self, client, pool, image_id):
-        """Flatten a registered clone and drop its flatten mark.
+        """Flatten a registered clone, if it may; return (done, reason).
 
-        Online: Glance keeps serving the image meanwhile. With the
-        deep-flatten feature (in Ceph's default features) the clone's
-        snapshot ``snap`` is detached from the parent too.
-        """
-        with clone.pool_ioctx(client, pool) as ioctx:
-            with self._proxy(client.cluster, ioctx, image_id) as img:
-                img.flatten()
-                try:
-                    img.metadata_remove(FLATTEN_KEY)
-                except KeyError:
-                    pass
-        LOG.info('Flattened image clone %(pool)s/%(img)s: it no longer '
-                 'depends on the volume', {'pool': pool, 'img': image_id})
-
-    def _flatten_mark(self, client, pool, image_id, grace):
-        """Whether this host should finish the flatten of a clone.
-
-        The mark names the host whose driver made it (``host@time``):
-        backends sharing a pool each finish their own, and anyone finishes
-        one left longer than ``grace`` by a host that is gone.
+        Online: Glance keeps serving the image meanwhile. Only with the
+        deep-flatten feature does the flatten detach the clone's snapshot
+        ``snap`` (what Glance serves) from the volume too; without it the
+        flatten would copy the data and leave the dependency, so it is not
+        done. Nor is it when the pool has no room for it.
         """
         with clone.pool_ioctx(client, pool) as ioctx:
             try:
-                with self._proxy(client.cluster, ioctx, image_id,
-                                 read_only=True) as img:
-                    meta = dict(img.metadata_list())
+                with self._proxy(client.cluster, ioctx, image_id) as img:
+                    try:
+                        img.parent_info()
+                    except self.rbd.ImageNotFound:
+                        return True, 'already independent'
+                    if not clone.has_deep_flatten(self.driver, img):
+                        return False, ('clone %s/%s has no deep-flatten '
+                                       'feature: a flatten would leave its '
+                                       'snapshot on the volume' %
+                                       (pool, image_id))
+                    room, why = clone.flatten_room(client, pool, img)
+                    if not room:
+                        return False, why
+                    with self.driver._semaphore:
+                        img.flatten()
             except self.rbd.ImageNotFound:
-                return False
-        if FLATTEN_KEY not in meta or PENDING_KEY in meta:
+                return True, 'clone gone'
+        LOG.info('Flattened image clone %(pool)s/%(img)s: it no longer '
+                 'depends on the volume', {'pool': pool, 'img': image_id})
+        return True, 'flattened'
+
+    def _volume_holding(self, client, volume_name, image_id):
+        """The volume, or the hidden volume it became, with the snapshot."""
+        snap = clone.upload_snap_name(image_id)
+        for name in (volume_name, volume_name + DELETED_SUFFIX):
+            try:
+                with self._proxy(client.cluster, client.ioctx, name,
+                                 read_only=True) as vol:
+                    if snap in [s['name'] for s in vol.list_snaps()]:
+                        return name
+            except self.rbd.ImageNotFound:
+                pass
+        return None
+
+    def release_volume_of(self, client, journal, record):
+        """After an upload's clone went or was flattened: free its volume.
+
+        Call it once the upload's record is gone: snapshots of uploads
+        still in the journal stay.
+        """
+        name = self._volume_holding(client, record.volume, record.image_id)
+        if not name:
+            return
+        _removed, used = self.release_unused_snapshots(
+            client, name, busy=frozenset(journal.records()))
+        if name.endswith(DELETED_SUFFIX) and not used:
+            self.remove_hidden_volume(client, name)
+
+    def finish_flatten(self, client, journal, record):
+        """Flatten a clone owed a flatten; drop its record when done."""
+        done, why = self.flatten_clone(client, record.pool, record.image_id)
+        if not done:
+            LOG.warning('Background flatten of image %(img)s deferred: '
+                        '%(why)s', {'img': record.image_id, 'why': why})
             return False
-        host, started = parse_pending(meta[FLATTEN_KEY])
-        return (host == (self.driver.host or '') or
-                time.time() - started > grace)
+        journal.remove(record.image_id)
+        self.release_volume_of(client, journal, record)
+        return True
 
-    def finish_flattens(self, client, volume_name, busy=(), grace=0):
-        """Flatten clones of this volume still marked for it.
+    # Uploads whose owner is gone.
 
-        :returns: the ids of the images flattened.
+    def _evidence(self, record):
+        """(action, reason) for an upload whose owner is gone.
+
+        action: 'served' (Glance serves the image), 'glance' (Glance owns
+        the clone now), 'remove' (Glance positively does not use the
+        clone), or 'keep' (nothing is known for sure).
         """
-        done = []
-        with self._proxy(client.cluster, client.ioctx, volume_name,
-                         read_only=True) as vol:
-            children = [child for snap in self._upload_snaps(vol)
-                        for child in self._children(vol, snap)]
-        for pool, image_id in children:
-            if image_id in busy or not self._flatten_mark(
-                    client, pool, image_id, grace):
-                continue
-            self.flatten_clone(client, pool, image_id)
-            done.append(image_id)
-        return done
+        try:
+            state = self.image_state(record.image_id)
+        except Exception as e:
+            return 'keep', 'Glance cannot be asked (%s: %s)' % (
+                type(e).__name__, e)
+        if state.status in SERVED:
+            return 'served', 'image %s' % state.status
+        if state.status in GLANCE_OWNS:
+            return 'glance', 'image %s' % state.status
+        if state.status in GONE:
+            return 'remove', 'image %s' % state.status
+        if state.status is None:
+            if self.sees_all:
+                return 'remove', 'image deleted (404 to an admin)'
+            return 'keep', ('Glance answers 404 to a [glance] user that '
+                            'does not see every project\'s images')
+        if state.status == 'queued' and not state.locked:
+            return 'remove', 'image queued without a location'
+        running = ', import task running' if state.locked else ''
+        return 'keep', 'image %s%s' % (state.status, running)
 
-    def collect_abandoned(self, client, volume_name, grace, own_host=None,
-                          in_flight=()):
-        """Remove clones of this volume left by uploads that never ended.
+    def settle(self, client, journal, record, is_gone):
+        """Finish or undo one upload whose owner is gone.
 
-        A pending clone is abandoned when its upload started more than
-        ``grace`` seconds ago, or was started by ``own_host`` (the sweep at
-        start-up: no upload of this host can still run), and Glance does
-        not serve its image.
+        :returns: 'removed', 'served', 'flattened', 'kept' or 'busy'.
         """
-        removed = 0
-        with self._proxy(client.cluster, client.ioctx, volume_name,
-                         read_only=True) as vol:
-            children = [(snap, self._snap_time(vol, snap), child)
-                        for snap in self._upload_snaps(vol)
-                        for child in self._children(vol, snap)]
-        now = time.time()
-        for snap, snap_time, (pool, image_id) in children:
-            if (image_id in in_flight or
-                    image_id != clone.image_id_of_snap(snap)):
-                continue
-            marker = self._pending_clone(client, pool, image_id, snap_time)
-            if marker is None:
-                continue
-            host, started = parse_pending(marker)
-            expired = now - started > grace
-            if not (expired or (own_host and host == own_host)):
-                continue
-            status = self.image_status(image_id)
-            if status == 'active':
-                self._clear_pending(client, pool, image_id)
-                continue
-            if status is None and not expired:
-                # Not found may also mean "not visible to Cinder's service
-                # user": only the grace period decides then.
-                continue
-            self._remove_clone(client, pool, image_id)
-            removed += 1
+        host = self.driver.host
+        if record.state == journal_mod.FLATTEN:
+            mine = journal.claim(record.image_id, host, is_gone)
+            if mine is None:
+                return 'busy'
+            return ('flattened' if self.finish_flatten(client, journal, mine)
+                    else 'kept')
+        action, why = self._evidence(record)
+        if action == 'keep':
+            LOG.warning('Upload of volume %(vol)s to image %(img)s was left '
+                        'by %(host)s; its clone %(pool)s/%(img)s stays: '
+                        '%(why)s', {'vol': record.volume,
+                                    'img': record.image_id,
+                                    'host': record.host or 'unknown',
+                                    'pool': record.pool, 'why': why})
+            return 'kept'
+        mine = journal.claim(record.image_id, host, is_gone)
+        if mine is None:
+            return 'busy'
+        if action == 'served':
+            owed = journal.served(record.image_id)
+            LOG.info('Upload of volume %(vol)s to image %(img)s left by '
+                     '%(host)s was done (%(why)s)',
+                     {'vol': record.volume, 'img': record.image_id,
+                      'host': record.host or 'unknown', 'why': why})
+            if owed is not None:
+                return ('flattened' if self.finish_flatten(
+                    client, journal, owed) else 'served')
+            return 'served'
+        if action == 'glance':
+            journal.remove(record.image_id)
+            return 'served'
+        removed = self._remove_clone(client, record.pool, record.image_id)
+        journal.remove(record.image_id)
+        self.release_volume_of(client, journal, record)
+        if removed:
             LOG.warning('Removed clone %(pool)s/%(img)s of %(vol)s left by '
-                        'an upload that did not finish (image %(status)s)',
-                        {'pool': pool, 'img': image_id, 'vol': volume_name,
-                         'status': status or 'unknown to Glance'})
-        return removed
+                        'an upload of %(host)s that did not finish (%(why)s)',
+                        {'pool': record.pool, 'img': record.image_id,
+                         'vol': record.volume, 'why': why,
+                         'host': record.host or 'unknown'})
+        return 'removed'
 
-    def sweep(self, grace, min_age, own_host=None, in_flight=()):
-        """One pass over the volumes pool; returns counts of what went."""
+    def sweep(self, is_gone, min_age):
+        """One pass: the journal, then the volumes pool.
+
+        :param is_gone: callable(record) -> whether its owner is gone
+            (:func:`journal.owner_gone` bound to this process: records of
+            its uploads in flight are never gone).
+        :returns: counts of what was done.
+        """
         counts = {'snapshots': 0, 'clones': 0, 'volumes': 0,
-                  'flattened': 0}
+                  'flattened': 0, 'served': 0, 'kept': 0}
         with rbd_driver.RADOSClient(self.driver) as client:
+            journal = journal_mod.Journal(self.driver.rados, client.ioctx)
+            for record in journal.records().values():
+                if not is_gone(record):
+                    continue
+                try:
+                    outcome = self.settle(client, journal, record, is_gone)
+                except Exception:
+                    LOG.exception('Settling the upload of image %s failed',
+                                  record.image_id)
+                    continue
+                key = {'removed': 'clones', 'flattened': 'flattened',
+                       'served': 'served', 'kept': 'kept'}.get(outcome)
+                if key:
+                    counts[key] += 1
+            busy = frozenset(journal.records())
             for name in self.driver.RBDProxy().list(client.ioctx):
                 try:
-                    with self._proxy(client.cluster, client.ioctx, name,
-                                     read_only=True) as vol:
-                        if not self._upload_snaps(vol):
-                            if not name.endswith(DELETED_SUFFIX):
-                                continue
-                            has_any = bool(list(vol.list_snaps()))
-                            if has_any:
-                                continue
-                    counts['clones'] += self.collect_abandoned(
-                        client, name, grace, own_host, in_flight)
-                    flattened = self.finish_flattens(client, name,
-                                                     in_flight, grace)
-                    counts['flattened'] += len(flattened)
-                    # No upload can start on a deleted (hidden) volume:
-                    # its unused snapshots need not wait for min_age.
-                    hidden = name.endswith(DELETED_SUFFIX)
-                    removed, used = self.release_unused_snapshots(
-                        client, name, 0 if hidden else min_age, in_flight,
-                        flattened)
-                    counts['snapshots'] += removed
-                    if hidden and not used:
-                        if self._remove_hidden_volume(client, name):
-                            counts['volumes'] += 1
+                    self._sweep_volume(client, name, min_age, busy, counts)
                 except self.rbd.ImageNotFound:
                     continue    # removed meanwhile
                 except Exception:
                     LOG.exception('Collecting upload leftovers of %s failed',
                                   name)
         return counts
+
+    def _sweep_volume(self, client, name, min_age, busy, counts):
+        hidden = name.endswith(DELETED_SUFFIX)
+        with self._proxy(client.cluster, client.ioctx, name,
+                         read_only=True) as vol:
+            snaps = [s['name'] for s in vol.list_snaps()]
+        if not any(clone.image_id_of_snap(s) for s in snaps):
+            if hidden and not snaps and self.remove_hidden_volume(client,
+                                                                  name):
+                counts['volumes'] += 1
+            return
+        # No upload can start on a deleted (hidden) volume: its unused
+        # snapshots need not wait for min_age.
+        removed, used = self.release_unused_snapshots(
+            client, name, 0 if hidden else min_age, busy)
+        counts['snapshots'] += removed
+        if hidden and not used and self.remove_hidden_volume(client, name):
+            counts['volumes'] += 1

@@ -3,7 +3,8 @@
 :func:`decide` checks every condition in one place, cheapest first, and
 returns a :class:`Decision`: go or no-go, the reason an operator can act on,
 and the target store when it is a go. Facts that cost a round trip (Glance's
-store list, the Ceph cluster's fsid) are passed as callables and fetched only
+store list, the Ceph cluster's fsid, Glance's limits) or reads (the format
+inspection of the upload snapshot) are passed as callables and fetched only
 when the cheaper checks have passed.
 """
 
@@ -18,7 +19,8 @@ def _no(reason):
     return Decision(False, reason, None)
 
 
-def decide(enabled, backend, image_meta, volume, find_store, cluster_fsid):
+def decide(enabled, backend, image_meta, volume, find_store, cluster_fsid,
+           quota, inspect):
     """Decide whether an upload may be a clone.
 
     :param enabled: the backend's ``enable_clone_optimization``.
@@ -28,6 +30,11 @@ def decide(enabled, backend, image_meta, volume, find_store, cluster_fsid):
     :param find_store: callable(store_id) returning the target
         :class:`stores.Store` or raising :class:`stores.StoreLookupError`.
     :param cluster_fsid: callable returning the fsid of the volumes' cluster.
+    :param quota: callable returning (ok, reason): whether the image's owner
+        stays within Glance's limits after the upload.
+    :param inspect: callable(store) returning an
+        :class:`inspection.Verdict` on the volume's content (taken from the
+        upload snapshot it makes), as Glance's upload would judge it.
     """
     if not enabled:
         return _no("enable_clone_optimization is off for backend '%s'" %
@@ -74,5 +81,15 @@ def decide(enabled, backend, image_meta, volume, find_store, cluster_fsid):
                    "are on cluster %s" % (store.id, store.fsid, backend,
                                           fsid))
 
+    within, why = quota()
+    if not within:
+        return _no(why)
+
+    verdict = inspect(store)
+    if not verdict.ok:
+        return _no(verdict.reason)
+
     return Decision(True, "store '%s' is rbd pool '%s' on the volumes' "
-                          "cluster %s" % (store.id, store.pool, fsid), store)
+                          "cluster %s; %s; %s" % (store.id, store.pool, fsid,
+                                                  why, verdict.reason),
+                    store)

@@ -28,6 +28,10 @@ CONF = cfg.CONF
 LOCATION_API = 'location API'
 LEGACY_API = 'legacy locations PATCH'
 IMPORT_LOCK = 'os_glance_import_task'
+# Glance serves the image (deactivated: it did, an admin paused it).
+SERVED = ('active', 'deactivated')
+# Glance may still make the image served with the location.
+IN_PROGRESS = ('queued', 'saving', 'importing', 'uploading')
 
 
 class LocationError(Exception):
@@ -38,12 +42,16 @@ class ImageGone(LocationError):
     """The image was deleted while the upload ran: nothing to upload to."""
 
 
-class ActivationTimeout(LocationError):
-    """Glance took the location but did not finish in time.
+class NotDefinitive(LocationError):
+    """Glance may still use the clone: it must not be removed.
 
-    Unlike other errors this is not definitive: Glance may still make the
-    image active with the location, so the clone must not be removed.
+    The upload fails without a fallback (the image is not ours to write
+    any more) and the journal keeps its record for the collector.
     """
+
+
+class ActivationTimeout(NotDefinitive):
+    """Glance took the location but did not finish in time."""
 
 
 def _code(e):
@@ -84,21 +92,26 @@ def register(context, image_id, url, allow_legacy=False):
         except (glanceclient.exc.HTTPForbidden,
                 glanceclient.exc.HTTPUnauthorized) as e:
             refusals.append('%s: %s' % (who, _code(e)))
-        except glanceclient.exc.HTTPConflict:
-            raise LocationError('image %s is no longer queued (409)' %
-                                image_id)
         except Exception as e:
             http = isinstance(e, glanceclient.exc.HTTPException)
-            if http and (e.code or 500) < 500:
+            code = getattr(e, 'code', None) if http else None
+            if code and code < 500 and code != 409:
+                # Glance checks these before it changes anything.
                 raise LocationError('the location API refused it: %s' %
                                     _code(e))
-            # A 5xx, Glance unreachable, a lost answer: the call may or may
-            # not have reached Glance (glanceclient also reads the image
-            # back after the POST). Ask the image before removing the clone.
-            if _took_location(client, context, image_id):
+            # A 409 (a retry of a call that reached Glance meets the
+            # image it already took), a 5xx, Glance unreachable, a lost
+            # answer: the call may have reached Glance. Removing the
+            # clone needs proof that Glance did not take it.
+            if _took_location(client, context, image_id, url):
+                LOG.info('Location call for image %(img)s ended with '
+                         '%(err)s, but Glance took the location',
+                         {'img': image_id, 'err': _code(e)})
                 return LOCATION_API
-            raise LocationError('the location API failed: %s' % (
-                _code(e) if http else '%s: %s' % (type(e).__name__, e)))
+            raise LocationError('the location API failed (%s) and Glance '
+                                'did not take the location' % (
+                                    _code(e) if http else '%s: %s' % (
+                                        type(e).__name__, e)))
     else:
         raise LocationError(
             'Glance refused the location API (%s); it needs the service '
@@ -126,32 +139,67 @@ def _read_image(client, context, image_id):
         raise ImageGone('image %s was deleted during the upload' % image_id)
 
 
-def _took_location(client, context, image_id, attempts=4, interval=0.25):
+def _took_location(client, context, image_id, url, settle=(0.5, 1.0, 2.0)):
     """After a location call that failed unclearly: did Glance take it?
 
-    Glance answers a location it accepts by locking the image for its
-    location import task (or making it active); a queued image without
-    that lock has no location.
+    Glance takes a location by locking the image for its location import
+    task before it answers; the task adds the location, makes the image
+    active and drops the lock (or, when it fails, drops the location and
+    the lock and gives the image back queued). So:
 
-    :raises ActivationTimeout: when Glance cannot be asked: the clone must
-        stay, Glance may be using it.
+    * ``url`` among the image's locations (read with the service role),
+      or the import lock on the image: taken;
+    * the image served, its locations readable and ``url`` not among
+      them: Glance serves something else, not the clone;
+    * the image queued, unlocked, ``url`` not among its locations, still
+      so after ``settle`` seconds (the call may be on its way through
+      Glance): not taken.
+
+    :raises NotDefinitive: when Glance cannot be asked, or the image is
+        served and its locations cannot be read: the clone must stay.
+    :raises ImageGone: when the image was deleted.
     """
     error = None
-    for _attempt in range(attempts):
+    for delay in (0,) + tuple(settle):
+        time.sleep(delay)
         try:
             image = _read_image(client, context, image_id)
         except ImageGone:
             raise
         except Exception as e:
             error = e
-            time.sleep(interval)
-            interval *= 2
             continue
-        return (image.get('status') != 'queued' or
-                bool(image.get(IMPORT_LOCK)))
-    raise ActivationTimeout(
-        'Glance did not say whether it took the location of image %s '
-        '(%s)' % (image_id, _code(error)))
+        error = None
+        if image.get(IMPORT_LOCK):
+            return True
+        locations = _locations(client, context, image_id)
+        if locations is not None and url in locations:
+            return True
+        if image.get('status') != 'queued':
+            if locations is None:
+                raise NotDefinitive(
+                    'image %s is %s and its locations cannot be read: '
+                    'Glance may serve the clone' % (image_id,
+                                                    image.get('status')))
+            return False
+    if error is not None:
+        raise NotDefinitive(
+            'Glance did not say whether it took the location of image %s '
+            '(%s)' % (image_id, _code(error)))
+    return False
+
+
+def _locations(client, context, image_id):
+    """URLs of the image's locations (service role); None if unreadable."""
+    try:
+        locations, _resp = client.call(context, 'get_image_locations',
+                                       image_id, privileged_user=True)
+    except Exception as e:
+        LOG.debug('Cannot list the locations of image %(img)s: %(err)s',
+                  {'img': image_id, 'err': _code(e)})
+        return None
+    return [loc.get('url') for loc in locations or ()
+            if isinstance(loc, dict)]
 
 
 def wait_active(context, image_id, timeout, api=LOCATION_API, interval=0.1,
@@ -192,9 +240,16 @@ def wait_active(context, image_id, timeout, api=LOCATION_API, interval=0.1,
             status = 'unreadable (%s)' % _code(e)
         else:
             status = image.get('status')
-            if status == 'active':
+            if status in SERVED:
                 return image
-            if status not in ('queued', 'saving', 'importing'):
+            if status == 'pending_delete':
+                # Deleted with Glance's delayed delete: its scrubber owns
+                # the location's data now (and an operator may restore
+                # the image).
+                raise NotDefinitive('image %s was deleted while Glance '
+                                    'held the location (pending_delete)'
+                                    % image_id)
+            if status not in IN_PROGRESS:
                 raise LocationError('image %s became %s' % (image_id,
                                                             status))
             if image.get(IMPORT_LOCK):

@@ -9,19 +9,19 @@ import contextlib
 import threading
 import time
 
-import glanceclient.exc
 from oslo_log import log as logging
 from oslo_service import loopingcall
+from oslo_utils import units
 
-from cinder import context as cinder_context
 from cinder import exception
-from cinder.image import image_utils  # noqa: F401 (see stores.py)
-from cinder.image import glance  # noqa: H306
 from cinder.volume.drivers import rbd as rbd_driver
 
 from cinder_rbd_upload_clone import clone
 from cinder_rbd_upload_clone import collector
 from cinder_rbd_upload_clone import eligibility
+from cinder_rbd_upload_clone import glance_service
+from cinder_rbd_upload_clone import image_quota
+from cinder_rbd_upload_clone import journal
 from cinder_rbd_upload_clone import location
 from cinder_rbd_upload_clone import options
 from cinder_rbd_upload_clone import stores
@@ -32,15 +32,22 @@ LOG = logging.getLogger(__name__)
 class UploadCloneMixin(object):
     """Upload RBD volumes to Glance rbd stores as copy-on-write clones."""
 
+    # Seconds between the heartbeats of this process's uploads and
+    # flattens in the journal (see journal.owner_gone).
+    HEARTBEAT_INTERVAL = 60
+
     def __init__(self, *args, **kwargs):
         super(UploadCloneMixin, self).__init__(*args, **kwargs)
         self.configuration.append_config_values(options.upload_clone_opts)
         self._store_discovery_cache = None
-        self._uploads_in_flight = set()
+        # Image ids of the uploads and flattens this process works on. An
+        # upload adds its id before it writes its journal record.
+        self._in_flight = set()
         self._in_flight_lock = threading.Lock()
+        self._process_start = time.time()
         self._collector_task = None
-        self._flattens_in_flight = set()
-        self._flatten_slots_sem = None
+        self._heartbeat_task = None
+        self._collector_ran = False
 
     @classmethod
     def get_driver_options(cls):
@@ -65,17 +72,15 @@ class UploadCloneMixin(object):
         if self._clone_upload_enabled:
             self._stats['clone_upload_enabled'] = True
 
-    # The decision.
-
-    def _upload_decision(self, context, volume, image_meta, cluster_fsid):
-        return eligibility.decide(
-            enabled=self._clone_upload_enabled,
-            backend=self._backend_name,
-            image_meta=image_meta,
-            volume=volume,
-            find_store=lambda store_id: self._store_discovery.target_store(
-                context, store_id),
-            cluster_fsid=cluster_fsid)
+    @contextlib.contextmanager
+    def _working_on(self, image_id):
+        with self._in_flight_lock:
+            self._in_flight.add(image_id)
+        try:
+            yield
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(image_id)
 
     # The upload.
 
@@ -89,35 +94,54 @@ class UploadCloneMixin(object):
         path, reason, outcome = 'generic copy', None, 'failed'
         timings = []    # (step, seconds) of the decision and clone steps
         try:
-            with contextlib.ExitStack() as rados:
-                client = None
+            with contextlib.ExitStack() as stack:
+                client = upload = None
 
                 def cluster_fsid():
                     # The decision connects when it needs the cluster; the
                     # clone uses the same connection.
                     nonlocal client
-                    client = rados.enter_context(
+                    client = stack.enter_context(
                         rbd_driver.RADOSClient(self))
                     return client.cluster.get_fsid()
 
+                def inspect(store):
+                    # The content is judged on the upload snapshot, which
+                    # cannot change under the inspection: take it first.
+                    nonlocal upload
+                    upload = self._begin_upload(stack, client, volume,
+                                                store, image_meta['id'],
+                                                timings)
+                    return upload.inspect(
+                        image_meta.get('disk_format'),
+                        image_meta.get('container_format'),
+                        self.configuration
+                        .clone_upload_gpt_safety_checks_nonfatal)
+
                 decided = time.monotonic()
-                decision = self._upload_decision(context, volume, image_meta,
-                                                 cluster_fsid)
+                try:
+                    decision = self._upload_decision(
+                        context, volume, image_meta, cluster_fsid, inspect)
+                except clone.CloneStepError as e:
+                    decision = eligibility.Decision(
+                        False, 'clone path %s; removed what it made' % e,
+                        None)
                 timings.append(('decide', time.monotonic() - decided))
                 reason = decision.reason
                 if decision.go:
                     path = 'clone'
                     try:
                         detail = self._clone_upload(context, volume,
-                                                    image_meta,
-                                                    decision.store, client,
-                                                    timings)
+                                                    image_meta['id'],
+                                                    decision.store, upload)
                         reason = '%s; %s' % (reason, detail)
                         outcome = 'done'
                         return
                     except clone.CloneStepError as e:
                         path = 'generic copy'
                         reason = 'clone path %s; removed what it made' % e
+                elif upload is not None:
+                    self._undo(upload, volume)
             super(UploadCloneMixin, self).copy_volume_to_image(
                 context, volume, image_service, image_meta)
             outcome = 'done'
@@ -133,73 +157,119 @@ class UploadCloneMixin(object):
                       'secs': time.monotonic() - start, 'steps': steps,
                       'timings': timings})
 
-    def _clone_upload(self, context, volume, image_meta, store, client,
-                      timings=None):
+    def _upload_decision(self, context, volume, image_meta, cluster_fsid,
+                         inspect):
+        conf = self.configuration
+        return eligibility.decide(
+            enabled=self._clone_upload_enabled,
+            backend=self._backend_name,
+            image_meta=image_meta,
+            volume=volume,
+            find_store=lambda store_id: self._store_discovery.target_store(
+                context, store_id),
+            cluster_fsid=cluster_fsid,
+            quota=lambda: image_quota.check(
+                context, volume.size * units.Gi,
+                conf.clone_upload_image_size_cap),
+            inspect=inspect)
+
+    def _begin_upload(self, stack, client, volume, store, image_id,
+                      timings):
+        """Own the upload in the journal, then take its snapshot.
+
+        The journal record comes before anything in RBD: whatever this
+        upload makes from here on is found by the collector if this
+        process dies. The image id is in flight before the record exists.
+        """
+        policy = self.configuration.clone_upload_flatten
+        stack.enter_context(self._working_on(image_id))
+        upload = stack.enter_context(clone.UploadClone(
+            self, client, volume.name, store.pool, image_id,
+            journal=journal.Journal(self.rados, client.ioctx),
+            timings=timings))
+        upload._run('write journal record', upload.journal.put,
+                    journal.new_record(
+                        image_id, volume.name, store.pool, self.host,
+                        flatten=policy == options.FLATTEN_BACKGROUND))
+        try:
+            upload.snapshot()
+        except clone.CloneStepError:
+            self._undo(upload, volume)
+            raise
+        return upload
+
+    def _clone_upload(self, context, volume, image_id, store, upload):
         """Clone, register, wait; on any failure undo and raise.
 
         :returns: a short description of what was done, for the log.
-        :raises clone.CloneStepError: naming the step that failed.
+        :raises clone.CloneStepError: naming the step that failed; what
+            the upload made is removed.
         """
-        image_id = image_meta['id']
-        with self._in_flight_lock:
-            self._uploads_in_flight.add(image_id)
-        try:
-            return self._do_clone_upload(context, volume, image_id, store,
-                                         client, timings)
-        finally:
-            with self._in_flight_lock:
-                self._uploads_in_flight.discard(image_id)
-
-    def _do_clone_upload(self, context, volume, image_id, store, client,
-                         timings=None):
         conf = self.configuration
         policy = conf.clone_upload_flatten
-        pending = (collector.PENDING_KEY, collector.pending_value(self.host))
-        with clone.UploadClone(self, client, volume.name, store.pool,
-                               image_id, pending=pending,
-                               timings=timings) as upload:
-            try:
-                depth = upload._run('read clone depth', upload.depth)
-                too_deep = depth + 1 > conf.rbd_max_clone_depth
-                flatten = too_deep or policy == options.FLATTEN_SYNC
-                background = (not flatten and
-                              policy == options.FLATTEN_BACKGROUND)
-                if background:
-                    upload.marks[collector.FLATTEN_KEY] = (
-                        collector.pending_value(self.host))
-                upload.create(flatten=flatten)
-                url = clone.location_url(store.fsid, store.pool, image_id)
-                api = upload._run(
-                    'register location', location.register, context,
-                    image_id, url, conf.clone_upload_allow_legacy_location)
-                upload._run('wait for image to become active',
-                            location.wait_active, context, image_id,
-                            conf.clone_upload_activation_timeout, api)
-            except clone.CloneStepError as e:
-                if isinstance(e.error, location.ActivationTimeout):
-                    # Glance may still use the clone: keep it, marked
-                    # pending; the collector removes it unless the image
-                    # turns active. No fallback: the image is not ours to
-                    # write any more.
-                    LOG.error('Clone upload of volume %(vol)s: %(err)s; '
-                              'the clone stays for the collector',
-                              {'vol': volume.id, 'err': e})
-                    raise e.error
-                self._rollback(upload, volume)
-                if isinstance(e.error, location.ImageGone):
-                    # Nothing to upload to: no generic copy either.
-                    raise exception.ImageNotFound(image_id=image_id)
-                raise
-            except Exception as e:
-                self._rollback(upload, volume)
-                raise clone.CloneStepError('clone upload', e)
-            try:
-                upload._run('clear pending mark', upload.clear_pending)
-            except clone.CloneStepError as e:
-                LOG.warning('Image %(img)s is active but its clone keeps '
-                            'its pending mark (%(err)s); the collector '
-                            'clears it', {'img': image_id, 'err': e.error})
+        notes = []
+        try:
+            depth = upload._run('read clone depth', upload.depth)
+            too_deep = depth + 1 > conf.rbd_max_clone_depth
 
+            def flatten():
+                if not (too_deep or policy == options.FLATTEN_SYNC):
+                    return False
+                room, why = upload.flatten_room()
+                if room:
+                    return True
+                if too_deep:
+                    raise clone.NoRoom(
+                        'clone depth %d needs a flatten, but %s' %
+                        (depth + 1, why))
+                notes.append('not flattened: %s' % why)
+                return False
+
+            # A flattened clone no longer reads through the snapshot:
+            # create() releases it.
+            flattened = upload.create(flatten=flatten)
+            url = clone.location_url(store.fsid, store.pool, image_id)
+            api = upload._run(
+                'register location', location.register, context,
+                image_id, url, conf.clone_upload_allow_legacy_location)
+            upload._run('wait for image to become active',
+                        location.wait_active, context, image_id,
+                        conf.clone_upload_activation_timeout, api)
+        except clone.CloneStepError as e:
+            if isinstance(e.error, location.NotDefinitive):
+                # Glance may still use the clone: keep it, with its
+                # journal record; the collector settles it. No fallback:
+                # the image is not ours to write any more.
+                LOG.error('Clone upload of volume %(vol)s: %(err)s; the '
+                          'clone stays for the collector',
+                          {'vol': volume.id, 'err': e})
+                raise e.error
+            self._undo(upload, volume)
+            if isinstance(e.error, location.ImageGone):
+                # Nothing to upload to: no generic copy either.
+                raise exception.ImageNotFound(image_id=image_id)
+            raise
+        except Exception as e:
+            self._undo(upload, volume)
+            raise clone.CloneStepError('clone upload', e)
+
+        background = False
+        if not flattened and policy == options.FLATTEN_BACKGROUND:
+            if clone.has_deep_flatten(self, upload.features):
+                background = True
+            else:
+                notes.append('no background flatten: the clone has no '
+                             'deep-flatten feature, its snapshot would '
+                             'keep the volume as parent')
+        try:
+            owed = upload._run('settle journal record',
+                               upload.journal.served, image_id)
+            if owed is not None and not background:
+                upload.journal.remove(image_id)
+        except clone.CloneStepError as e:
+            LOG.warning('Image %(img)s is active but its journal record '
+                        'stays (%(err)s); the collector settles it',
+                        {'img': image_id, 'err': e.error})
         if background:
             self._start_background_flatten(store.pool, image_id,
                                            volume.name)
@@ -210,27 +280,46 @@ class UploadCloneMixin(object):
             hashes = 'no checksum (legacy location call)'
         else:
             hashes = 'Glance computes its checksum in the background'
-        if too_deep:
+        if flattened and too_deep:
             how = ' flattened (clone depth %d)' % (depth + 1)
-        elif flatten:
+        elif flattened:
             how = ' flattened (clone_upload_flatten = sync)'
         elif background:
             how = ' flattening in the background'
         else:
             how = ''
-        return '%s/%s%s, %s' % (store.pool, image_id, how, hashes)
+        return '%s/%s%s, %s%s' % (store.pool, image_id, how, hashes,
+                                  ''.join('; ' + n for n in notes))
 
-    @property
-    def _flatten_slots(self):
-        """Bounds background flattens as the parent bounds its own."""
-        if self._flatten_slots_sem is None:
-            self._flatten_slots_sem = threading.BoundedSemaphore(
-                self.configuration.rbd_concurrent_flatten_operations)
-        return self._flatten_slots_sem
+    def _undo(self, upload, volume):
+        """Remove what a clone upload made, then its journal record.
+
+        :raises exception.VolumeBackendAPIException: when something could
+            not be removed: the generic copy would then meet the clone in
+            Glance's pool, and the record stays for the collector.
+        """
+        failures = upload.rollback()
+        if failures:
+            LOG.error('Clone upload of volume %(vol)s left RBD objects '
+                      'behind (%(what)s); the collector removes them later',
+                      {'vol': volume.id,
+                       'what': ', '.join(w for w, _e in failures)})
+            raise exception.VolumeBackendAPIException(
+                data='clone upload of volume %s could not remove what it '
+                     'made (%s); no generic copy' % (
+                         volume.id, ', '.join(w for w, _e in failures)))
+        try:
+            upload.journal.remove(upload.image_id)
+        except Exception as e:
+            LOG.warning('Could not drop the journal record of image '
+                        '%(img)s (%(err)s); the collector does',
+                        {'img': upload.image_id, 'err': e})
+
+    # Background flatten.
 
     def _start_background_flatten(self, pool, image_id, volume_name):
         with self._in_flight_lock:
-            self._flattens_in_flight.add(image_id)
+            self._in_flight.add(image_id)
         thread = threading.Thread(target=self._background_flatten,
                                   args=(pool, image_id, volume_name),
                                   daemon=True, name='flatten-%s' % image_id)
@@ -240,67 +329,35 @@ class UploadCloneMixin(object):
     def _background_flatten(self, pool, image_id, volume_name):
         """Flatten one uploaded image, then drop its upload snapshot.
 
-        The snapshot is on volume ``volume_name``, or on the hidden
-        ``<volume_name>.deleted`` if the volume was deleted meanwhile. A
-        restart in the middle loses nothing: the clone keeps its flatten
-        mark until the flatten is done, and the collector finishes it.
+        A restart in the middle loses nothing: the journal keeps the
+        flatten owed until it is done, and the collector finishes it.
         """
         try:
-            with self._flatten_slots:
-                with rbd_driver.RADOSClient(self) as client:
-                    coll = self._collector()
-                    coll.flatten_clone(client, pool, image_id)
-                    name = self._upload_snapshot_holder(
-                        client, volume_name, clone.upload_snap_name(image_id))
-                    if name:
-                        coll.release_unused_snapshots(client, name)
-                        if name.endswith(collector.DELETED_SUFFIX):
-                            coll._remove_hidden_volume(client, name)
+            with rbd_driver.RADOSClient(self) as client:
+                jrnl = journal.Journal(self.rados, client.ioctx)
+                record = jrnl.get(image_id)
+                if record is None or record.state != journal.FLATTEN:
+                    return
+                self._collector().finish_flatten(client, jrnl, record)
         except Exception:
             LOG.exception('Background flatten of image %s failed; the '
                           'collector retries it', image_id)
         finally:
             with self._in_flight_lock:
-                self._flattens_in_flight.discard(image_id)
-
-    def _upload_snapshot_holder(self, client, volume_name, snap):
-        """The volume, or the hidden volume it became, with ``snap``."""
-        for name in (volume_name, volume_name + collector.DELETED_SUFFIX):
-            try:
-                with rbd_driver.RBDVolumeProxy(self, name,
-                                               client=client.cluster,
-                                               ioctx=client.ioctx,
-                                               read_only=True) as vol:
-                    if snap in [s['name'] for s in vol.list_snaps()]:
-                        return name
-            except self.rbd.ImageNotFound:
-                pass
-        return None
-
-    @staticmethod
-    def _rollback(upload, volume):
-        failures = upload.rollback()
-        if failures:
-            LOG.error('Clone upload of volume %(vol)s left RBD objects '
-                      'behind (%(what)s); the collector removes them later',
-                      {'vol': volume.id,
-                       'what': ', '.join(w for w, _e in failures)})
+                self._in_flight.discard(image_id)
 
     # Lifecycle: what the uploads leave behind.
 
-    def _collector(self):
-        return collector.Collector(self, self._glance_image_status)
+    def _collector(self, sees_all=False):
+        return collector.Collector(self, glance_service.image_state,
+                                   sees_all)
 
-    @staticmethod
-    def _glance_image_status(image_id):
-        """Status of an image as Cinder's service user sees it."""
-        ctx = cinder_context.get_admin_context()
-        try:
-            image = glance.GlanceClientWrapper().call(
-                ctx, 'get', image_id, privileged_user=True)
-        except glanceclient.exc.HTTPNotFound:
-            return None
-        return image.get('status')
+    def _is_gone(self, record):
+        with self._in_flight_lock:
+            in_flight = set(self._in_flight)
+        return journal.owner_gone(record, self.host, in_flight,
+                                  self._process_start,
+                                  self.configuration.clone_upload_gc_grace)
 
     def delete_volume(self, volume):
         if self._clone_upload_enabled:
@@ -308,8 +365,9 @@ class UploadCloneMixin(object):
             # keep the volume as a hidden '.deleted' image: drop them first.
             try:
                 with rbd_driver.RADOSClient(self) as client:
-                    self._collector().release_unused_snapshots(client,
-                                                               volume.name)
+                    jrnl = journal.Journal(self.rados, client.ioctx)
+                    self._collector().release_unused_snapshots(
+                        client, volume.name, busy=frozenset(jrnl.records()))
             except self.rbd.ImageNotFound:
                 pass
             except Exception:
@@ -317,34 +375,53 @@ class UploadCloneMixin(object):
                               'before deleting it', volume.name)
         return super(UploadCloneMixin, self).delete_volume(volume)
 
-    def collect_upload_leftovers(self, startup=False):
+    def collect_upload_leftovers(self):
         """One collector sweep of this backend's volumes pool."""
-        conf = self.configuration
-        counts = self._collector().sweep(
-            grace=conf.clone_upload_gc_grace,
-            min_age=conf.clone_upload_activation_timeout + 60,
-            own_host=self.host if startup else None,
-            in_flight=frozenset(self._uploads_in_flight |
-                                self._flattens_in_flight))
-        if any(counts.values()):
+        sees_all, why = glance_service.sees_all_images()
+        if not sees_all:
+            LOG.warning('Upload collector of backend %(backend)s cannot '
+                        'tell deleted images from hidden ones (%(why)s): it '
+                        'removes no clone on a 404 from Glance',
+                        {'backend': self._backend_name, 'why': why})
+        counts = self._collector(sees_all).sweep(
+            is_gone=self._is_gone,
+            min_age=self.configuration.clone_upload_activation_timeout + 60)
+        if any(v for k, v in counts.items() if k != 'kept'):
             LOG.info('Upload collector removed %(snapshots)d snapshot(s), '
                      '%(clones)d abandoned clone(s), %(volumes)d hidden '
-                     'volume(s); flattened %(flattened)d image(s)', counts)
+                     'volume(s); flattened %(flattened)d image(s); settled '
+                     '%(served)d served upload(s); kept %(kept)d', counts)
         return counts
 
     def _collect_periodically(self):
-        first = self._collector_task is not None and not getattr(
-            self, '_collector_ran', False)
-        self._collector_ran = True
         try:
-            self.collect_upload_leftovers(startup=first)
+            self.collect_upload_leftovers()
         except Exception:
             LOG.exception('Upload collector sweep failed')
 
+    def _heartbeat(self):
+        """Tell the journal this process still works on its uploads."""
+        with self._in_flight_lock:
+            in_flight = set(self._in_flight)
+        if not in_flight:
+            return
+        try:
+            with rbd_driver.RADOSClient(self) as client:
+                journal.Journal(self.rados, client.ioctx).beat(in_flight,
+                                                               self.host)
+        except Exception:
+            LOG.exception('Upload journal heartbeat failed')
+
     def check_for_setup_error(self):
         super(UploadCloneMixin, self).check_for_setup_error()
+        if not self._clone_upload_enabled:
+            return
+        self._heartbeat_task = loopingcall.FixedIntervalLoopingCall(
+            self._heartbeat)
+        self._heartbeat_task.start(interval=self.HEARTBEAT_INTERVAL,
+                                   initial_delay=self.HEARTBEAT_INTERVAL)
         interval = self.configuration.safe_get('clone_upload_gc_interval')
-        if self._clone_upload_enabled and interval:
+        if interval:
             LOG.info("Starting upload collector for backend '%s' every %ss",
                      self._backend_name, interval)
             self._collector_task = loopingcall.FixedIntervalLoopingCall(

@@ -75,6 +75,25 @@ upload_clone_opts = [
                      'Glance then never computes the image\'s checksum or '
                      'os_hash_value. When False such uploads use the '
                      'generic copy.'),
+    cfg.ListOpt('clone_upload_gpt_safety_checks_nonfatal',
+                default=[],
+                help='GPT safety checks whose failure does not stop a clone '
+                     'upload, as Glance\'s [image_format] '
+                     'gpt_safety_checks_nonfatal does for uploads it '
+                     'receives. Set it to Glance\'s value: a check listed '
+                     'here and not there lets an upload clone that Glance '
+                     'would refuse. Before cloning, the driver runs Glance\'s '
+                     'format inspection on the upload snapshot; content '
+                     'Glance would refuse takes the generic copy, where '
+                     'Glance refuses it.'),
+    cfg.IntOpt('clone_upload_image_size_cap',
+               default=1099511627776,
+               min=1,
+               help='Largest volume, in bytes, that may be uploaded as a '
+                    'clone: set it to Glance\'s image_size_cap (default '
+                    '1 TiB), which Glance applies to uploads and not to '
+                    'the location API. Larger volumes take the generic '
+                    'copy, where Glance applies its cap.'),
     cfg.IntOpt('clone_upload_gc_interval',
                default=600,
                min=0,

@@ -246,6 +246,22 @@ class Ceph(object):
     def sha256(self, pool, name, snap=None):
         return self.digest(pool, name, 'sha256', snap)
 
+    def journal(self):
+        """The driver's upload journal: {image id: record dict}.
+
+        The RADOS object ``rbd_upload_clone.journal`` in the volumes pool
+        (see cinder_rbd_upload_clone/journal.py), read as the admin.
+        """
+        import rados
+        with rados.ReadOpCtx() as op:
+            it, _ret = self.ioctx['volumes'].get_omap_vals(op, '', '', -1)
+            try:
+                self.ioctx['volumes'].operate_read_op(
+                    op, 'rbd_upload_clone.journal')
+            except rados.ObjectNotFound:
+                return {}
+            return {k: json.loads(v) for k, v in it}
+
     def describe(self, pool, name):
         """'pool/name' plus its clone parent, for humans."""
         with self.rbd.Image(self.ioctx[pool], name, read_only=True) as img:

@@ -35,7 +35,7 @@ class Check(object):
                 'detail': self.detail, 'fix': self.fix}
 
 
-def load(config_files, backend):
+def load(config_files, backend, as_service=False):
     """Parse cinder.conf and build the backend's driver, as cinder-volume."""
     from cinder.common import config as _config  # noqa: F401
     from cinder.image import image_utils  # noqa: F401 (see stores.py)
@@ -51,36 +51,25 @@ def load(config_files, backend):
     from cinder_rbd_upload_clone import options
     config = configuration.Configuration(options.upload_clone_opts,
                                          config_group=backend)
+    # cinder-volume's own host for the backend (as_service), or a name of
+    # the tool's own, which owns no upload.
+    host = '%s@%s' % (CONF.host if as_service else 'doctor', backend)
     driver = our_driver.RBDUploadCloneDriver(configuration=config,
-                                             host='doctor@%s' % backend)
+                                             host=host)
     return driver
 
 
 def service_context():
     """An admin context that can find Glance like cinder-volume does."""
-    from cinder import context as cinder_context
-    ctx = cinder_context.get_admin_context()
-    if CONF.glance_api_servers is None:
-        # No fixed servers: find Glance in the catalog of the [glance]
-        # service user, in the form Cinder's own contexts carry.
-        from keystoneauth1 import loading as ks_loading
-        auth = ks_loading.load_auth_from_conf_options(CONF, 'glance')
-        sess = ks_loading.load_session_from_conf_options(CONF, 'glance',
-                                                         auth=auth)
-        catalog = []
-        for entry in auth.get_access(sess).service_catalog.catalog:
-            endpoints = [{'region': ep.get('region_id') or ep.get('region'),
-                          '%sURL' % ep['interface']: ep['url']}
-                         for ep in entry.get('endpoints', [])]
-            catalog.append({'type': entry['type'], 'endpoints': endpoints})
-        ctx.service_catalog = catalog
-    return ctx
+    from cinder_rbd_upload_clone import glance_service
+    return glance_service.service_context()
 
 
 def doctor_checks(driver, backend, volume_type=None, glance_user=None,
                   glance_keyring=None):
     from cinder.volume.drivers import rbd as rbd_driver
     from cinder_rbd_upload_clone import eligibility
+    from cinder_rbd_upload_clone import inspection
     from cinder_rbd_upload_clone import stores
 
     checks = []
@@ -169,7 +158,10 @@ def doctor_checks(driver, backend, volume_type=None, glance_user=None,
         decision = eligibility.decide(
             True, backend, {'disk_format': 'raw',
                             'container_format': 'bare'},
-            probe_volume, lambda _sid: store, lambda: fsid)
+            probe_volume, lambda _sid: store, lambda: fsid,
+            quota=lambda: (True, 'not checked'),
+            inspect=lambda _store: inspection.Verdict(
+                True, 'not inspected', None, 0, 0))
         if store.type == 'rbd' and decision.go:
             name = 'cinder-upload-clone-doctor-%s' % uuid.uuid4()
             try:
@@ -191,6 +183,7 @@ def doctor_checks(driver, backend, volume_type=None, glance_user=None,
                         conf.rbd_user, conf.rbd_pool, store.pool)))
 
     checks.append(glance_read_check(driver, glance_user, glance_keyring))
+    checks.extend(parity_checks(driver, ctx))
     checks.append(Check(
         'flatten-policy', True, 'clone_upload_flatten = %s, '
         'rbd_max_clone_depth = %s' % (conf.clone_upload_flatten,
@@ -208,6 +201,44 @@ def doctor_checks(driver, backend, volume_type=None, glance_user=None,
         "set [service_user] send_service_user_token = True with a user "
         "holding the 'service' role, and [glance] auth options: Glance's "
         "location API is service-only"))
+    return checks
+
+
+def parity_checks(driver, ctx):
+    """Are the checks Glance makes on uploads made on clones too?"""
+    from cinder_rbd_upload_clone import glance_service
+    from cinder_rbd_upload_clone import image_quota
+
+    conf = driver.configuration
+    checks = [Check(
+        'format-inspection', True,
+        "Glance's format inspection runs on every upload snapshot before "
+        "it is cloned; non-fatal GPT checks: %s (must equal Glance's "
+        "[image_format] gpt_safety_checks_nonfatal)" % (
+            ', '.join(conf.clone_upload_gpt_safety_checks_nonfatal) or
+            'none'))]
+    try:
+        usage = (image_quota.read_usage(ctx, privileged_user=True)
+                 if ctx else None)
+    except image_quota.QuotaUnknown as e:
+        checks.append(Check(
+            'image-quota', False, '%s: uploads will not clone' % e,
+            "let Cinder's users read GET /v2/info/usage in Glance"))
+    else:
+        checks.append(Check(
+            'image-quota', None if usage is None else True,
+            'not checked (no Glance)' if usage is None else
+            'Glance enforces unified limits (%s): clones are checked '
+            'against them' % ', '.join(sorted(usage)) if usage else
+            'Glance enforces no unified limits: nothing to check'))
+    checks.append(Check(
+        'image-size-cap', True, 'clone_upload_image_size_cap = %d (must '
+        "equal Glance's image_size_cap)" % conf.clone_upload_image_size_cap))
+    sees_all, why = glance_service.sees_all_images()
+    checks.append(Check(
+        'collector-evidence', sees_all, why, None if sees_all else
+        "give Cinder's [glance] user the admin role, or the collector "
+        "keeps clones whose images Glance answers with 404"))
     return checks
 
 
@@ -259,9 +290,12 @@ def cmd_doctor(args):
 
 
 def cmd_collect(args):
-    driver = load(args.config_file, args.backend)
+    # As this host's cinder-volume with --startup (its uploads are dead:
+    # the service is stopped), else as a process of its own, which takes
+    # over only uploads whose owner stopped beating.
+    driver = load(args.config_file, args.backend, as_service=args.startup)
     driver.do_setup(None)
-    counts = driver.collect_upload_leftovers(startup=args.startup)
+    counts = driver.collect_upload_leftovers()
     print(json.dumps(counts))
     return 0
 

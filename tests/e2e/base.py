@@ -125,14 +125,6 @@ class E2ETestCase(testtools.TestCase):
         import rbd
         return rbd.Image(self.ceph.ioctx[pool], name, read_only=True)
 
-    def rbd_metadata(self, pool, name):
-        import rbd
-        try:
-            with self.ceph_rbd_image(pool, name) as img:
-                return dict(img.metadata_list())
-        except rbd.ImageNotFound:
-            return None
-
     def wait_hash(self, image_id, timeout=180):
         def check():
             image = self.glance.images.get(image_id)

@@ -13,7 +13,6 @@ import testtools
 import testtools.content
 
 from cinder_rbd_upload_clone import clone
-from cinder_rbd_upload_clone import collector
 from tests.e2e import base
 
 
@@ -108,14 +107,15 @@ class LifecycleTestCase(base.E2ETestCase):
         before = set(rbd.RBD().list(self.ceph.ioctx['images']))
 
         image_id = self.upload_async(vol['id'], 'e2e-crash-image')
-        # Freeze cinder-volume as soon as the clone is marked pending: the
-        # upload is between its clone and Glance serving it.
+        # Freeze cinder-volume as soon as the clone exists while the
+        # journal holds the upload: it is between its clone and Glance
+        # serving it.
         deadline = time.monotonic() + 60
         pids = marks = None
         while time.monotonic() < deadline:
             if image_id in set(rbd.RBD().list(self.ceph.ioctx['images'])):
-                marks = self.rbd_metadata('images', image_id)
-                if marks and collector.PENDING_KEY in marks:
+                marks = self.ceph.journal().get(image_id)
+                if marks and marks['state'] == 'pending':
                     pids = base.freeze_cinder_volume()
                     break
             time.sleep(0.005)
@@ -140,11 +140,12 @@ class LifecycleTestCase(base.E2ETestCase):
 
         def settled():
             status = self.glance.images.get(image_id)['status']
-            marks = self.rbd_metadata('images', image_id)
+            record = self.ceph.journal().get(image_id)
+            present = image_id in set(rbd.RBD().list(
+                self.ceph.ioctx['images']))
             if status == 'active':
-                return marks is not None and (
-                    collector.PENDING_KEY not in marks), status
-            return marks is None, (status, marks)
+                return present and record is None, status
+            return not present and record is None, (status, record)
         base.wait_for('clone collected or image served', settled, 120, 1)
         if self.glance.images.get(image_id)['status'] == 'active':
             self.assert_clone_of(image_id, vol['id'], sha512)
@@ -161,23 +162,22 @@ class LifecycleTestCase(base.E2ETestCase):
         image_id = self.upload(vol['id'], 'e2e-flatten-image')['id']
         # The upload returned as a clone: crash while the flatten runs.
         pids = base.freeze_cinder_volume()
-        marks = self.rbd_metadata('images', image_id)
+        record = self.ceph.journal().get(image_id)
         parent = self.ceph.parent('images', image_id)
         base.crash_cinder_volume(pids)
         self.addCleanup(base.restart_cinder_volume)
-        self.assertIn(collector.FLATTEN_KEY, marks,
-                      'the flatten finished before the crash')
+        self.assertEqual('flatten', (record or {}).get('state'),
+                         'the flatten finished before the crash')
         self.assertIsNotNone(parent)
         base.restart_cinder_volume()
 
-        # The collector finds the marked clone and finishes the flatten,
-        # then drops the volume's upload snapshot.
+        # The restarted collector finds the flatten owed in the journal,
+        # finishes it, then drops the volume's upload snapshot.
         def independent():
-            marks = self.rbd_metadata('images', image_id)
+            record = self.ceph.journal().get(image_id)
             snaps = self.ceph.inventory()['volumes/volume-%s' % vol['id']]
             return (self.ceph.parent('images', image_id) is None and
-                    collector.FLATTEN_KEY not in marks and
-                    not snaps), (marks, snaps)
+                    record is None and not snaps), (record, snaps)
         base.wait_for('image independent', independent, 300, 2)
         self.assertEqual('active',
                          self.glance.images.get(image_id)['status'])

@@ -10,12 +10,15 @@ nothing it did not expect is left.
 
 import configparser
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import time
 import types
 import uuid
+
+from unittest import mock
 
 import fixtures
 from glanceclient import client as glance_client
@@ -31,6 +34,7 @@ from cinder.image import glance  # noqa: H306
 from cinder.volume import configuration
 
 from cinder_rbd_upload_clone import driver as our_driver
+from cinder_rbd_upload_clone import mixin
 from cinder_rbd_upload_clone import options
 
 CONF = cfg.CONF
@@ -111,6 +115,13 @@ class Ceph(cloudlib.Ceph):
                 img.write(chunk, offset)
                 digest.update(chunk)
         return name, digest.hexdigest()
+
+    def set_pool_quota(self, pool, max_bytes):
+        ret, _out, err = self.cluster.mon_command(json.dumps({
+            'prefix': 'osd pool set-quota', 'pool': pool,
+            'field': 'max_bytes', 'val': str(max_bytes)}), b'')
+        if ret:
+            raise RuntimeError('set-quota %s: %s' % (pool, err))
 
     def parent(self, pool, name):
         with rbd.Image(self.ioctx[pool], name, read_only=True) as img:
@@ -214,6 +225,26 @@ class FunctionalTestCase(testtools.TestCase):
     def upload(self, volume, image_meta):
         self.driver.copy_volume_to_image(
             self.context, volume, glance.GlanceImageService(), image_meta)
+
+    def upload_logged(self, volume, image_meta):
+        """Upload; return the driver's one log line's values."""
+        with mock.patch.object(mixin.LOG, 'info',
+                               wraps=mixin.LOG.info) as info:
+            self.upload(volume, image_meta)
+        lines = [c[0][1] for c in info.call_args_list
+                 if c[0][0].startswith('Upload of volume')]
+        self.assertEqual(1, len(lines), lines)
+        return lines[0]
+
+    def assert_fell_back_at(self, line, step):
+        """The clone path was tried and failed at ``step``, then generic."""
+        self.assertEqual(('generic copy', 'done'),
+                         (line['path'], line['outcome']))
+        self.assertIn("clone path step '%s' failed" % step, line['reason'])
+
+    def journal(self):
+        """The upload journal: {image id: record} (admin view)."""
+        return self.ceph.journal()
 
     def image(self, image_id):
         return self.glance.images.get(image_id)

@@ -3,7 +3,8 @@
 Point Cinder's ``glance_api_servers`` at :attr:`GlanceProxy.url`: every
 request is forwarded to the real Glance unless a fault rule matches it,
 then the proxy answers with an HTTP error or drops the connection, as a
-failing or unreachable Glance would.
+failing or unreachable Glance would, or forwards the request and drops
+Glance's answer, as a connection lost after the request took effect.
 
 The proxy runs in a process of its own (the test process has eventlet
 loaded by Cinder; a server thread there would share its hub with the
@@ -20,6 +21,10 @@ import urllib.parse
 import urllib.request
 
 DROP = 'drop'
+# Forward the request to Glance, then close the connection without
+# passing Glance's answer on: the request took effect, the caller
+# cannot know it.
+FORWARD_DROP = 'forward-drop'
 CONTROL = '/__proxy__'
 
 
@@ -52,6 +57,12 @@ class GlanceProxy(object):
                     self.connection.close()
                     return
                 body = self._read_body()
+                if action == FORWARD_DROP:
+                    proxy.forward(self.command, self.path, self.headers,
+                                  body)
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 if action is not None:
                     # What glance-api's WSGI stack answers on errors.
                     self._answer(action, (

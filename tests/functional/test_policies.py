@@ -6,7 +6,6 @@ from unittest import mock
 import rbd
 
 from cinder_rbd_upload_clone import clone
-from cinder_rbd_upload_clone import collector
 from tests.functional import base
 
 
@@ -40,9 +39,9 @@ class FlattenPolicyTestCase(base.FunctionalTestCase):
     def test_sync(self):
         volume, sha, meta = self.upload_with_policy('sync')
         # Flattened and released before Glance was told: no parent, no
-        # upload snapshot, no marks.
+        # upload snapshot, nothing in the journal.
         self.assert_independent(volume, meta, sha)
-        self.assertEqual({}, self.metadata(meta['id']))
+        self.assertEqual({}, self.journal())
 
     def test_background(self):
         threads = []
@@ -52,9 +51,12 @@ class FlattenPolicyTestCase(base.FunctionalTestCase):
                 self.driver, *args))
         volume, sha, meta = self.upload_with_policy('background', start)
         self.assertEqual(1, len(threads))
+        # Until the flatten is done the journal owes it.
+        self.assertIn(meta['id'], self.journal())
         threads[0].join(60)
+        self.assertFalse(threads[0].is_alive())
         self.assert_independent(volume, meta, sha)
-        self.assertEqual({}, self.metadata(meta['id']))
+        self.assertEqual({}, self.journal())
 
     def test_background_volume_deleted_before_flatten(self):
         # The volume goes while the flatten has not run: the parent driver
@@ -71,20 +73,30 @@ class FlattenPolicyTestCase(base.FunctionalTestCase):
         self.assertEqual(sha, self.download_sha256(meta['id']))
 
     def test_background_restart_while_pending(self):
-        # cinder-volume stops before the flatten ran: the clone keeps its
-        # flatten mark; the next driver's start-up sweep finishes it.
+        # cinder-volume stops before the flatten ran: the journal owes
+        # the flatten; the next driver's start-up sweep finishes it.
         volume, sha, meta = self.upload_with_policy('background')
-        self.assertEqual([collector.FLATTEN_KEY],
-                         list(self.metadata(meta['id'])))
+        self.assertIn(meta['id'], self.journal())
         restarted = self.make_driver()
-        counts = restarted.collect_upload_leftovers(startup=True)
-        self.assertEqual((1, 1), (counts['flattened'], counts['snapshots']))
+        counts = restarted.collect_upload_leftovers()
+        self.assertEqual(1, counts['flattened'])
         self.assert_independent(volume, meta, sha)
+        self.assertEqual({}, self.journal())
 
-    def metadata(self, image_id):
-        with rbd.Image(self.ceph.ioctx['images'], image_id,
-                       read_only=True) as img:
-            return dict(img.metadata_list())
+    def test_background_no_room_defers(self):
+        # A pool quota leaves less room than the flatten writes: the
+        # flatten waits, the image stays a clone, the cluster stays
+        # healthy; with room again the sweep finishes it.
+        volume, sha, meta = self.upload_with_policy('background')
+        self.ceph.set_pool_quota('images', 8 * base.MiB)
+        self.addCleanup(self.ceph.set_pool_quota, 'images', 0)
+        restarted = self.make_driver()
+        self.assertEqual(0, restarted.collect_upload_leftovers()['flattened'])
+        self.assertEqual('volumes', self.ceph.parent('images', meta['id'])[0])
+        self.assertIn(meta['id'], self.journal())
+        self.ceph.set_pool_quota('images', 0)
+        self.assertEqual(1, restarted.collect_upload_leftovers()['flattened'])
+        self.assert_independent(volume, meta, sha)
 
 
 class CloneDepthTestCase(base.FunctionalTestCase):

@@ -11,6 +11,7 @@ from cinder import exception
 
 from cinder_rbd_upload_clone import clone
 from cinder_rbd_upload_clone import location
+from cinder_rbd_upload_clone import mixin
 from tests.functional import base
 
 
@@ -41,9 +42,14 @@ class UploadTestCase(base.FunctionalTestCase):
                          self.ceph.inventory()['images/%s' % image_id])
         self.assertEqual(sha, self.download_sha256(image_id))
         self.assertEqual(sha, self.ceph.sha256('volumes', volume.name))
+        # Glance hashed the clone itself: its hash is the volume's bytes'.
         image = self.wait_hash(image_id)
-        self.assertEqual('sha512', image['os_hash_algo'])
-        self.assertTrue(image['checksum'])
+        self.assertEqual(
+            ('sha512', self.ceph.digest('volumes', volume.name, 'sha512'),
+             self.ceph.digest('volumes', volume.name, 'md5')),
+            (image['os_hash_algo'], image['os_hash_value'],
+             image['checksum']))
+        self.assertEqual({}, self.journal())
 
         # Delete the image, then the volume: nothing is left.
         self.glance.images.delete(image_id)
@@ -55,16 +61,21 @@ class UploadTestCase(base.FunctionalTestCase):
         self.upload(volume, self.new_image())
         self.assertEqual(sha, self.ceph.sha256('volumes', volume.name))
 
-    @ddt.data('_create_snapshot', '_protect_snapshot', '_clone',
-              '_mark_pending', '_create_image_snapshot',
-              '_protect_image_snapshot')
-    def test_failure_at_rbd_step_falls_back(self, step):
+    @ddt.data(('_create_snapshot', 'snapshot volume'),
+              ('_protect_snapshot', 'protect volume snapshot'),
+              ('_clone', 'clone into images'),
+              ('_create_image_snapshot', 'snapshot clone'),
+              ('_protect_image_snapshot', 'protect clone snapshot'))
+    @ddt.unpack
+    def test_failure_at_rbd_step_falls_back(self, method, step):
         volume, sha = self.new_volume()
         meta = self.new_image()
-        with mock.patch.object(clone.UploadClone, step, autospec=True,
+        with mock.patch.object(clone.UploadClone, method, autospec=True,
                                side_effect=rbd.PermissionError('injected')):
-            self.upload(volume, meta)
+            line = self.upload_logged(volume, meta)
+        self.assert_fell_back_at(line, step)
         self.assert_generic_image(meta['id'], sha)
+        self.assertEqual({}, self.journal())
         self.assertEqual([], self.ceph.inventory()['volumes/%s' %
                                                    volume.name])
         self.assertEqual({'volumes/%s' % volume.name: [],
@@ -78,7 +89,8 @@ class UploadTestCase(base.FunctionalTestCase):
         meta = self.new_image()
         with mock.patch.object(location, 'register',
                                side_effect=location.LocationError('inj')):
-            self.upload(volume, meta)
+            line = self.upload_logged(volume, meta)
+        self.assert_fell_back_at(line, 'register location')
         self.assert_generic_image(meta['id'], sha)
         self.assertEqual({'volumes/%s' % volume.name: [],
                           'images/%s' % meta['id']: ['snap']},
@@ -92,7 +104,9 @@ class UploadTestCase(base.FunctionalTestCase):
         self.override('send_service_user_token', False, group='service_user')
         with mock.patch.object(location, '_attempts',
                                return_value=[('user token only', False)]):
-            self.upload(volume, meta)
+            line = self.upload_logged(volume, meta)
+        self.assert_fell_back_at(line, 'register location')
+        self.assertIn('403', line['reason'])
         self.assert_generic_image(meta['id'], sha)
         self.assertNotIn(meta['id'], str(self.left_behind(
             ['volumes/%s' % volume.name, 'images/%s' % meta['id']])))
@@ -110,7 +124,9 @@ class UploadTestCase(base.FunctionalTestCase):
 
         volume, sha = self.new_volume()
         meta = self.new_image()
-        self.upload(volume, meta)
+        line = self.upload_logged(volume, meta)
+        self.assert_fell_back_at(line, 'clone into images')
+        self.assertIn('PermissionError', line['reason'])
         self.assert_generic_image(meta['id'], sha)
         self.assertEqual({'volumes/%s' % volume.name: [],
                           'images/%s' % meta['id']: ['snap']},
@@ -121,29 +137,30 @@ class UploadTestCase(base.FunctionalTestCase):
         self.driver = self.make_driver()
         volume, sha = self.new_volume()
         meta = self.new_image()
-        self.upload(volume, meta)
+        # Exactly upstream: not even the driver's log line.
+        with mock.patch.object(mixin.LOG, 'info') as info:
+            self.upload(volume, meta)
+        info.assert_not_called()
         self.assert_generic_image(meta['id'], sha)
 
-    def test_killed_between_clone_and_mark(self):
-        # cinder-volume dies in the one call between the clone and its
-        # pending mark: the clone carries no mark. A sweep past the grace
-        # (the start-up sweep of the restarted driver) still removes it.
+    def test_killed_between_clone_and_its_snapshot(self):
+        # cinder-volume dies right after the clone, before Glance's
+        # snapshot on it: the journal knows the upload; the restarted
+        # driver's first sweep removes the clone (its image is queued,
+        # without a location) and releases the upload snapshot.
         volume, sha = self.new_volume()
         meta = self.new_image()
-        with mock.patch.object(clone.UploadClone, '_mark_pending',
+        with mock.patch.object(clone.UploadClone, '_create_image_snapshot',
                                side_effect=SystemExit('killed')):
             self.assertRaises(SystemExit, self.upload, volume, meta)
-        self.assertIn('images/%s' % meta['id'], self.ceph.inventory())
-        self.override('clone_upload_gc_grace', 0)
+        self.assertEqual([], self.ceph.inventory()['images/%s' % meta['id']])
+        self.assertIn(meta['id'], self.journal())
         restarted = self.make_driver()
-        self.assertEqual(1, restarted.collect_upload_leftovers(
-            startup=True)['clones'])
-        self.assertEqual({'volumes/%s' % volume.name:
-                          [clone.upload_snap_name(meta['id'])]},
+        self.assertEqual(1, restarted.collect_upload_leftovers()['clones'])
+        self.assertEqual({'volumes/%s' % volume.name: []},
                          self.left_behind())
+        self.assertEqual({}, self.journal())
         self.assertEqual(sha, self.ceph.sha256('volumes', volume.name))
-        restarted.delete_volume(volume)
-        self.assertEqual({}, self.left_behind())
 
     def test_deleted_image_during_upload(self):
         volume, _sha = self.new_volume()

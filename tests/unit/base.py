@@ -8,6 +8,7 @@ import testtools
 from cinder.volume.drivers import rbd as rbd_driver
 
 from cinder_rbd_upload_clone import driver as our_driver
+from cinder_rbd_upload_clone import glance_service
 from cinder_rbd_upload_clone import options
 from cinder_rbd_upload_clone import stores
 from tests.unit import fake_ceph
@@ -89,6 +90,8 @@ class DriverTestCase(testtools.TestCase):
             'get_stores_info_detail': lambda: STORE_DETAIL,
             'add_image_location': lambda *a: None,
             'get': lambda image_id: {'id': image_id, 'status': 'active'},
+            'get_usage': lambda: {},
+            'get_image_locations': lambda image_id: ([], None),
         }
 
         def call(context, method, *args, **kwargs):
@@ -101,6 +104,13 @@ class DriverTestCase(testtools.TestCase):
                              return_value=self.glance)
         patcher.start()
         self.addCleanup(patcher.stop)
+        # Cinder's [glance] service user: an admin, Glance in the catalog.
+        for name, value in (('service_context', mock.Mock(name='admin')),
+                            ('sees_all_images', (True, 'admin'))):
+            patcher = mock.patch.object(glance_service, name,
+                                        return_value=value)
+            patcher.start()
+            self.addCleanup(patcher.stop)
 
         # The generic path: record the call only.
         parent = mock.patch.object(rbd_driver.RBDDriver,

@@ -9,6 +9,7 @@ counts RADOS connections and image opens, the round trips tests care about.
 
 import collections
 import datetime
+import json
 
 RBD_FEATURE_LAYERING = 1
 RBD_FEATURE_STRIPINGV2 = 2
@@ -56,6 +57,14 @@ class ObjectNotFound(Error):
     pass
 
 
+class ObjectBusy(Error):
+    pass
+
+
+class ObjectExists(Error):
+    pass
+
+
 class FakeImage(object):
     def __init__(self, size, features, order, parent=None):
         self.size = size
@@ -64,6 +73,12 @@ class FakeImage(object):
         self.parent = parent            # (pool, name, snap) or None
         self.snaps = collections.OrderedDict()   # name -> {'protected'}
         self.metadata = {}
+        self.head = b''         # the image's first bytes; zeros after
+        self.allocated = None   # bytes of data it shows (None: size // 4)
+
+    def read(self, offset, length):
+        data = self.head[offset:offset + length]
+        return data + b'\0' * (min(length, self.size - offset) - len(data))
 
 
 class Cluster(object):
@@ -80,6 +95,16 @@ class Cluster(object):
         self.connected = 0                      # open now
         self.opens = collections.Counter()      # (pool, name) -> opens
         self.writers = collections.Counter()    # (pool, name) -> open now
+        # RADOS objects: (pool, name) -> {'omap': {}, 'lock': cookie}
+        self.objects = collections.defaultdict(
+            lambda: {'omap': {}, 'lock': None})
+        # ceph df: pool -> max_avail bytes; osd pool get-quota: max_bytes
+        self.max_avail = collections.defaultdict(lambda: 1 << 40)
+        self.quota_max_bytes = collections.defaultdict(int)
+        self.bytes_read = 0
+
+    def omap(self, pool, name):
+        return dict(self.objects[(pool, name)]['omap'])
 
     def add_image(self, pool, name, size=1 << 30):
         self.pools[pool][name] = FakeImage(size, self.default_features, 22)
@@ -131,6 +156,30 @@ class Cluster(object):
                     raise ObjectNotFound(pool)
                 return Ioctx(pool)
 
+            def mon_command(self, cmd, inbuf):
+                cmd = json.loads(cmd)
+                if cmd['prefix'] == 'df':
+                    return 0, json.dumps({'pools': [
+                        {'name': p, 'stats': {
+                            'max_avail': cluster.max_avail[p],
+                            'stored': 0}}
+                        for p in cluster.pools]}).encode(), ''
+                if cmd['prefix'] == 'osd pool get-quota':
+                    return 0, json.dumps({
+                        'quota_max_bytes':
+                            cluster.quota_max_bytes[cmd['pool']]}).encode(), ''
+                return -22, b'', 'unknown command'
+
+        class OpCtx(object):
+            def __init__(self):
+                self.ops = []
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *args):
+                pass
+
         class Ioctx(object):
             def __init__(self, pool):
                 self.pool = pool
@@ -141,10 +190,66 @@ class Cluster(object):
             def get_pool_name(self):
                 return self.pool
 
+            def _obj(self, name):
+                return cluster.objects[(self.pool, name)]
+
+            def set_omap(self, op, keys, values):
+                op.ops.append(lambda o: o['omap'].update(
+                    zip(keys, [v.encode() if isinstance(v, str) else v
+                               for v in values])))
+
+            def remove_omap_keys(self, op, keys):
+                def remove(o):
+                    for key in keys:
+                        o['omap'].pop(key, None)
+                op.ops.append(remove)
+
+            def operate_write_op(self, op, name):
+                obj = self._obj(name)
+                for apply in op.ops:
+                    apply(obj)
+
+            def get_omap_vals(self, op, start_after, prefix, max_return):
+                op.result = []
+                op.keys = None
+                return op.result, 0
+
+            def get_omap_vals_by_keys(self, op, keys):
+                op.result = []
+                op.keys = keys
+                return op.result, 0
+
+            def operate_read_op(self, op, name):
+                if (self.pool, name) not in cluster.objects:
+                    raise ObjectNotFound(name)
+                omap = self._obj(name)['omap']
+                op.result.extend(
+                    (k, v) for k, v in sorted(omap.items())
+                    if op.keys is None or k in op.keys)
+
+            def lock_exclusive(self, name, lock_name, cookie, desc='',
+                               duration=None, flags=0):
+                obj = self._obj(name)
+                if obj['lock'] == cookie:
+                    raise ObjectExists(name)
+                if obj['lock'] is not None:
+                    raise ObjectBusy(name)
+                obj['lock'] = cookie
+
+            def unlock(self, name, lock_name, cookie):
+                obj = self._obj(name)
+                if obj['lock'] != cookie:
+                    raise ObjectNotFound(name)
+                obj['lock'] = None
+
         mod = type(collections)('rados')
         mod.Rados = Rados
         mod.Error = Error
         mod.ObjectNotFound = ObjectNotFound
+        mod.ObjectBusy = ObjectBusy
+        mod.ObjectExists = ObjectExists
+        mod.WriteOpCtx = OpCtx
+        mod.ReadOpCtx = OpCtx
         return mod
 
     def rbd_module(self):
@@ -297,9 +402,23 @@ class Cluster(object):
                                         self.snapshot)
 
             def get_snap_timestamp(self, snap_id):
+                # librbd gives a naive datetime in UTC.
                 name = list(self._img.snaps)[snap_id]
                 return datetime.datetime.fromtimestamp(
-                    self._img.snaps[name].get('created', 0))
+                    self._img.snaps[name].get('created', 0),
+                    datetime.timezone.utc).replace(tzinfo=None)
+
+            def read(self, offset, length):
+                cluster.bytes_read += length
+                return self._img.read(offset, length)
+
+            def diff_iterate(self, offset, length, from_snapshot, cb,
+                             include_parent=True, whole_object=False):
+                img = self._img
+                allocated = (img.size // 4 if img.allocated is None
+                             else img.allocated)
+                if allocated:
+                    cb(0, allocated, True)
 
             def metadata_set(self, key, value):
                 self._img.metadata[key] = value

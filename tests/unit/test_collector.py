@@ -1,22 +1,41 @@
 """Lifecycle on the fake cluster: both delete orders, sweeps, crashes."""
 
+import os
+import threading
 import time
 from unittest import mock
 
+import ddt
+
 from cinder_rbd_upload_clone import clone
-from cinder_rbd_upload_clone import collector
+from cinder_rbd_upload_clone import glance_service
+from cinder_rbd_upload_clone import journal
 from cinder_rbd_upload_clone import location
+from cinder_rbd_upload_clone import options
 from tests.unit import base
+from tests.unit import fake_ceph
 
 
+@ddt.ddt
 class CollectorTestCase(base.DriverTestCase):
 
     def setUp(self):
         super(CollectorTestCase, self).setUp()
         self.cluster.now = time.time() - 3600     # snapshots are old
-        self.statuses = {}
-        self.driver._glance_image_status = (
-            lambda image_id: self.statuses.get(image_id))
+        self.states = {}
+        patcher = mock.patch.object(glance_service, 'image_state',
+                                    side_effect=self.image_state)
+        self.image_state_mock = patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def image_state(self, image_id):
+        state = self.states.get(image_id, glance_service.ImageState(
+            None, False))
+        if isinstance(state, Exception):
+            raise state
+        if isinstance(state, str):
+            state = glance_service.ImageState(state, False)
+        return state
 
     def glance_delete(self, image_id):
         """What Glance's rbd store does on image delete."""
@@ -25,20 +44,46 @@ class CollectorTestCase(base.DriverTestCase):
         del img.snaps['snap']
         del self.cluster.pools['images'][image_id]
 
+    def records(self):
+        return {k.decode() if isinstance(k, bytes) else k: v for k, v in
+                self.cluster.omap('volumes', journal.OBJECT).items()}
+
+    def record(self, image_id):
+        value = self.records()[image_id]
+        return journal.Record.decode(image_id, value)
+
+    def restart(self, host=None):
+        """A new cinder-volume process of the same (or another) host."""
+        self.driver = type(self.driver)(
+            configuration=self.configuration,
+            rados=self.cluster.rados_module(),
+            rbd=self.cluster.rbd_module(), host=host or self.driver.host)
+        self.driver._active_config = {
+            'name': 'ceph', 'conf': '/etc/ceph/ceph.conf', 'user': 'cinder',
+            'secret_uuid': None}
+        self.driver._process_start = time.time() + 1
+
     def upload_flatten_not_started(self):
         """A background-flatten upload whose flatten never started."""
         self.configuration.clone_upload_flatten = 'background'
         with mock.patch.object(self.driver, '_start_background_flatten'):
             return self.upload()
 
-    def sweep(self, startup=False):
-        return self.driver.collect_upload_leftovers(startup=startup)
+    def sweep(self):
+        return self.driver.collect_upload_leftovers()
+
+    def counts(self, **kwargs):
+        counts = {'snapshots': 0, 'clones': 0, 'volumes': 0,
+                  'flattened': 0, 'served': 0, 'kept': 0}
+        counts.update(kwargs)
+        return counts
+
+    # Both delete orders.
 
     def test_nothing_to_do(self):
         self.upload()
-        self.assertEqual({'snapshots': 0, 'clones': 0, 'volumes': 0,
-                          'flattened': 0},
-                         self.sweep())
+        self.assertEqual(self.counts(), self.sweep())
+        self.assertEqual({}, self.records())
 
     def test_image_deleted_then_sweep(self):
         meta = self.upload()
@@ -58,26 +103,18 @@ class CollectorTestCase(base.DriverTestCase):
         hidden = 'volumes/%s.deleted' % self.volume.name
         self.assertEqual([hidden, 'images/%s' % meta['id']],
                          sorted(self.cluster.inventory(), reverse=True))
-        self.assertEqual({'snapshots': 0, 'clones': 0, 'volumes': 0,
-                          'flattened': 0},
-                         self.sweep())
+        self.assertEqual(self.counts(), self.sweep())
         self.glance_delete(meta['id'])
-        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 1,
-                          'flattened': 0},
-                         self.sweep())
+        self.assertEqual(self.counts(snapshots=1, volumes=1), self.sweep())
         self.assertEqual({}, self.cluster.inventory())
 
     def test_two_images_one_deleted(self):
         first, second = self.upload(), self.upload()
         self.driver.delete_volume(self.volume)
         self.glance_delete(first['id'])
-        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 0,
-                          'flattened': 0},
-                         self.sweep())
+        self.assertEqual(self.counts(snapshots=1), self.sweep())
         self.glance_delete(second['id'])
-        self.assertEqual({'snapshots': 1, 'clones': 0, 'volumes': 1,
-                          'flattened': 0},
-                         self.sweep())
+        self.assertEqual(self.counts(snapshots=1, volumes=1), self.sweep())
         self.assertEqual({}, self.cluster.inventory())
 
     def test_hidden_clone_walks_chain(self):
@@ -95,6 +132,23 @@ class CollectorTestCase(base.DriverTestCase):
         self.sweep()
         self.assertEqual({}, self.cluster.inventory())
 
+    def test_hidden_volume_goes_to_trash_with_deferred_deletion(self):
+        self.configuration.enable_deferred_deletion = True
+        self.configuration.deferred_deletion_delay = 3600
+        meta = self.upload()
+        self.driver.delete_volume(self.volume)
+        self.glance_delete(meta['id'])
+        with mock.patch.object(self.driver.RBDProxy(), 'trash_move',
+                               create=True) as trash_move, \
+                mock.patch.object(self.driver, 'RBDProxy') as proxy:
+            proxy.return_value.trash_move = trash_move
+            proxy.return_value.list.return_value = [
+                '%s.deleted' % self.volume.name]
+            self.sweep()
+        trash_move.assert_called_once_with(
+            mock.ANY, '%s.deleted' % self.volume.name, 3600)
+        proxy.return_value.remove.assert_not_called()
+
     def test_young_snapshot_is_left(self):
         self.cluster.now = time.time()
         meta = self.upload()
@@ -104,109 +158,161 @@ class CollectorTestCase(base.DriverTestCase):
         self.driver.delete_volume(self.volume)
         self.assertEqual({}, self.cluster.inventory())
 
-    def test_in_flight_upload_is_left(self):
-        image_id = 'in-flight'
-        self.driver._uploads_in_flight.add(image_id)
-        vol = self.cluster.pools['volumes'][self.volume.name]
-        vol.snaps['upload-%s.clone_snap' % image_id] = {
-            'protected': True, 'created': 0}
+    def test_snapshot_age_is_utc_in_every_time_zone(self):
+        # librbd's snapshot times are naive UTC datetimes; read as local
+        # time they made a 10 s old snapshot 9 hours old in Tokyo.
+        self.addCleanup(time.tzset)
+        self.addCleanup(os.environ.__setitem__, 'TZ',
+                        os.environ.get('TZ', 'UTC'))
+        os.environ['TZ'] = 'Asia/Tokyo'
+        time.tzset()
+        self.cluster.now = time.time() - 10
+        meta = self.upload()
+        self.glance_delete(meta['id'])
         self.assertEqual(0, self.sweep()['snapshots'])
 
-    def crash_after_clone(self, started):
-        """An upload that died after cloning: marker set, not registered."""
+    def test_snapshot_of_an_upload_in_progress_is_left(self):
+        # Another host's upload has taken its snapshot and not cloned yet:
+        # its journal record holds the snapshot, whatever its age.
+        vol = self.cluster.pools['volumes'][self.volume.name]
+        vol.snaps[clone.upload_snap_name('elsewhere')] = {
+            'protected': True, 'created': 0}
+        jrnl = journal.Journal(self.cluster.rados_module(),
+                               self.cluster.rados_module().Rados()
+                               .open_ioctx('volumes'))
+        jrnl.put(journal.new_record('elsewhere', self.volume.name,
+                                    'images', 'other@ceph'))
+        self.assertEqual(0, self.sweep()['snapshots'])
+        self.driver.delete_volume(self.volume)
+        self.assertIn('%s.deleted' % self.volume.name,
+                      self.cluster.pools['volumes'])
+
+    # Uploads that did not finish.
+
+    def crash_after_clone(self):
+        """An upload that died after cloning, before Glance took it."""
         meta = base.fake_image_meta()
         with mock.patch.object(location, 'register',
-                               side_effect=SystemExit('killed')), \
-                mock.patch.object(collector.time, 'time',
-                                  return_value=started):
+                               side_effect=SystemExit('killed')):
             self.assertRaises(SystemExit, self.upload, meta)
+        self.assertEqual(journal.PENDING, self.record(meta['id']).state)
         return meta['id']
 
-    def test_abandoned_clone_after_grace(self):
-        image_id = self.crash_after_clone(time.time() - 7200)
-        self.statuses[image_id] = 'queued'
-        self.assertEqual({'snapshots': 1, 'clones': 1, 'volumes': 0,
-                          'flattened': 0},
-                         self.sweep())
+    @ddt.data(('queued', True), ('killed', True), ('deleted', True),
+              (None, True), ('importing', False), ('saving', False))
+    @ddt.unpack
+    def test_restarted_host_settles_dead_upload(self, status, removed):
+        image_id = self.crash_after_clone()
+        self.states[image_id] = glance_service.ImageState(
+            status, status == 'importing')
+        self.restart()
+        counts = self.sweep()
+        self.assertEqual(1 if removed else 0, counts['clones'])
+        if removed:
+            self.assertOnlyVolumeLeft()
+            self.assertEqual({}, self.records())
+        else:
+            self.assertIn('images/%s' % image_id, self.cluster.inventory())
+            self.assertIn(image_id, self.records())
+
+    @ddt.data('active', 'deactivated')
+    def test_served_image_keeps_its_clone(self, status):
+        # Glance serves the image (or did: deactivated): the upload was
+        # done; its clone is the image's data.
+        image_id = self.crash_after_clone()
+        self.states[image_id] = status
+        self.restart()
+        self.assertEqual(self.counts(served=1), self.sweep())
+        self.assertEqual(['snap'], self.cluster.inventory()[
+            'images/%s' % image_id])
+        self.assertEqual({}, self.records())
+
+    def test_pending_delete_image_is_glances(self):
+        image_id = self.crash_after_clone()
+        self.states[image_id] = 'pending_delete'
+        self.restart()
+        self.sweep()
+        self.assertIn('images/%s' % image_id, self.cluster.inventory())
+        self.assertEqual({}, self.records())
+
+    def test_404_without_admin_removes_nothing(self):
+        image_id = self.crash_after_clone()
+        self.restart()
+        with mock.patch.object(glance_service, 'sees_all_images',
+                               return_value=(False, 'not admin')):
+            self.assertEqual(self.counts(kept=1), self.sweep())
+        self.assertIn('images/%s' % image_id, self.cluster.inventory())
+
+    def test_glance_unanswering_removes_nothing(self):
+        image_id = self.crash_after_clone()
+        self.states[image_id] = RuntimeError('Glance down')
+        self.restart()
+        self.sweep()
+        self.assertIn('images/%s' % image_id, self.cluster.inventory())
+        self.assertIn(image_id, self.records())
+
+    def test_own_dead_upload_waits_for_grace_in_same_process(self):
+        # This process's own upload failed to drop its record: it is not
+        # in flight, but it began after the process started.
+        image_id = self.crash_after_clone()
+        self.states[image_id] = 'queued'
+        self.assertEqual(0, self.sweep()['clones'])
+        self.configuration.clone_upload_gc_grace = 0
+        with mock.patch.object(journal.time, 'time',
+                               return_value=time.time() + 10):
+            self.assertEqual(1, self.sweep()['clones'])
         self.assertOnlyVolumeLeft()
 
-    def test_abandoned_clone_image_gone(self):
-        self.crash_after_clone(time.time() - 7200)
+    def test_upload_begun_during_startup_sweep_is_spared(self):
+        # The record of an upload that began after this process started
+        # is not a dead process's, even if the sweep's view of what is in
+        # flight misses it.
+        image_id = self.crash_after_clone()
+        self.states[image_id] = 'queued'
+        self.driver._process_start = time.time() - 60
+        self.assertEqual(0, self.sweep()['clones'])
+        self.assertIn('images/%s' % image_id, self.cluster.inventory())
+
+    def test_in_flight_upload_is_never_taken(self):
+        image_id = self.crash_after_clone()
+        self.states[image_id] = 'queued'
+        self.driver._process_start = time.time() + 1
+        self.driver._in_flight.add(image_id)
+        self.configuration.clone_upload_gc_grace = 0
+        self.assertEqual(0, self.sweep()['clones'])
+
+    def test_other_host_upload_waits_for_its_heartbeat(self):
+        image_id = self.crash_after_clone()
+        self.states[image_id] = 'queued'
+        self.restart(host='other@ceph')
+        self.assertEqual(0, self.sweep()['clones'])
+        with mock.patch.object(journal.time, 'time',
+                               return_value=time.time() + 7200):
+            self.assertEqual(1, self.sweep()['clones'])
+        self.assertOnlyVolumeLeft()
+
+    def test_heartbeat_keeps_a_long_upload_alive(self):
+        image_id = self.crash_after_clone()
+        self.driver._in_flight.add(image_id)
+        later = time.time() + 7000
+        with mock.patch.object(journal.time, 'time', return_value=later):
+            self.driver._heartbeat()
+        self.assertEqual(later, self.record(image_id).beat)
+        self.restart(host='other@ceph')
+        with mock.patch.object(journal.time, 'time',
+                               return_value=later + 60):
+            self.assertEqual(0, self.sweep()['clones'])
+
+    def test_flattened_clone_of_dead_upload_is_found(self):
+        # sync flatten: the clone has no parent; only the journal knows it.
+        self.configuration.clone_upload_flatten = options.FLATTEN_SYNC
+        image_id = self.crash_after_clone()
+        self.assertIsNone(self.cluster.pools['images'][image_id].parent)
+        self.restart()
         self.assertEqual(1, self.sweep()['clones'])
         self.assertOnlyVolumeLeft()
 
-    def test_recent_pending_clone_left_alone(self):
-        image_id = self.crash_after_clone(time.time() - 10)
-        self.statuses[image_id] = 'queued'
-        self.assertEqual(0, self.sweep()['clones'])
-
-    def test_startup_sweep_takes_own_host_at_once(self):
-        self.driver.host = 'node1@ceph'
-        image_id = self.crash_after_clone(time.time() - 10)
-        self.statuses[image_id] = 'queued'
-        self.assertEqual(1, self.sweep(startup=True)['clones'])
-        self.assertOnlyVolumeLeft()
-
-    def test_startup_sweep_waits_grace_when_glance_says_not_found(self):
-        self.driver.host = 'node1@ceph'
-        self.crash_after_clone(time.time() - 10)
-        self.assertEqual(0, self.sweep(startup=True)['clones'])
-
-    def crash_before_mark(self, snapshot_taken):
-        """An upload that died between its clone and the pending mark."""
-        self.cluster.now = snapshot_taken
-        meta = base.fake_image_meta()
-        with mock.patch.object(clone.UploadClone, '_mark_pending',
-                               side_effect=SystemExit('killed')):
-            self.assertRaises(SystemExit, self.upload, meta)
-        img = self.cluster.pools['images'][meta['id']]
-        self.assertEqual(({}, []), (img.metadata, list(img.snaps)))
-        return meta['id']
-
-    def test_unmarked_clone_without_snap_after_grace(self):
-        image_id = self.crash_before_mark(time.time() - 7200)
-        self.statuses[image_id] = 'queued'
-        self.assertEqual({'snapshots': 1, 'clones': 1, 'volumes': 0,
-                          'flattened': 0},
-                         self.sweep(startup=True))
-        self.assertOnlyVolumeLeft()
-
-    def test_unmarked_clone_without_snap_waits_grace(self):
-        # No mark, so no host: even the start-up sweep waits the grace.
-        self.driver.host = 'node1@ceph'
-        image_id = self.crash_before_mark(time.time() - 10)
-        self.statuses[image_id] = 'queued'
-        self.assertEqual(0, self.sweep(startup=True)['clones'])
-        self.assertIn('images/%s' % image_id, self.cluster.inventory())
-
-    def test_unmarked_clone_with_snap_is_a_finished_upload(self):
-        meta = self.upload()
-        self.statuses[meta['id']] = 'queued'
-        self.cluster.now = time.time() - 7200
-        self.assertEqual(0, self.sweep(startup=True)['clones'])
-        self.assertIn('images/%s' % meta['id'], self.cluster.inventory())
-
-    def test_pending_but_active_only_clears_mark(self):
-        image_id = self.crash_after_clone(time.time() - 7200)
-        self.statuses[image_id] = 'active'
-        self.assertEqual(0, self.sweep()['clones'])
-        img = self.cluster.pools['images'][image_id]
-        self.assertEqual({}, img.metadata)
-        self.assertEqual(['snap'], list(img.snaps))
-
-    def test_glance_unanswering_removes_nothing(self):
-        image_id = self.crash_after_clone(time.time() - 7200)
-
-        def broken(image_id):
-            raise RuntimeError('Glance down')
-        self.driver._glance_image_status = broken
-        self.sweep()
-        self.assertIn('images/%s' % image_id, self.cluster.inventory())
-
-    def test_successful_upload_has_no_mark(self):
-        meta = self.upload()
-        self.assertEqual({},
-                         self.cluster.pools['images'][meta['id']].metadata)
+    # Background flatten.
 
     def test_sync_flatten_policy(self):
         self.configuration.clone_upload_flatten = 'sync'
@@ -216,7 +322,23 @@ class CollectorTestCase(base.DriverTestCase):
         self.assertEqual({'volumes/%s' % self.volume.name: [],
                           'images/%s' % meta['id']: ['snap']},
                          self.cluster.inventory())
-        self.assertEqual({}, img.metadata)
+        self.assertEqual({}, self.records())
+
+    def test_sync_flatten_without_room_keeps_the_clone(self):
+        self.configuration.clone_upload_flatten = 'sync'
+        self.cluster.max_avail['images'] = 1 << 20
+        meta = self.upload()
+        img = self.cluster.pools['images'][meta['id']]
+        self.assertEqual('volumes', img.parent[0])
+        self.assertNotIn(('flatten', 'images', meta['id']),
+                         self.cluster.calls)
+
+    def test_too_deep_without_room_falls_back(self):
+        self.configuration.rbd_max_clone_depth = 0
+        self.cluster.max_avail['images'] = 1 << 20
+        self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
 
     def test_background_flatten_policy(self):
         self.configuration.clone_upload_flatten = 'background'
@@ -228,10 +350,52 @@ class CollectorTestCase(base.DriverTestCase):
         self.assertNotIn(('list', 'volumes'), self.cluster.calls)
         img = self.cluster.pools['images'][meta['id']]
         self.assertIsNone(img.parent)
-        self.assertEqual({}, img.metadata)
+        self.assertEqual({}, self.records())
         self.assertEqual({'volumes/%s' % self.volume.name: [],
                           'images/%s' % meta['id']: ['snap']},
                          self.cluster.inventory())
+
+    def test_background_flatten_uses_the_parents_limiter(self):
+        meta = self.upload_flatten_not_started()
+        self.driver._semaphore = mock.MagicMock()
+        self.driver._background_flatten('images', meta['id'],
+                                        self.volume.name)
+        self.driver._semaphore.__enter__.assert_called_once_with()
+        self.assertIsNone(self.cluster.pools['images'][meta['id']].parent)
+
+    def test_background_flatten_without_limit(self):
+        # rbd_concurrent_flatten_operations = 0 is "no limit" upstream.
+        self.configuration.rbd_concurrent_flatten_operations = 0
+        self.restart()
+        meta = self.upload_flatten_not_started()
+        thread = self.driver._start_background_flatten(
+            'images', meta['id'], self.volume.name)
+        thread.join(10)
+        self.assertFalse(thread.is_alive())
+        self.assertIsNone(self.cluster.pools['images'][meta['id']].parent)
+
+    def test_background_flatten_without_room_is_deferred(self):
+        meta = self.upload_flatten_not_started()
+        self.cluster.max_avail['images'] = 1 << 20
+        self.driver._background_flatten('images', meta['id'],
+                                        self.volume.name)
+        self.assertEqual('volumes',
+                         self.cluster.pools['images'][meta['id']].parent[0])
+        self.assertEqual(journal.FLATTEN, self.record(meta['id']).state)
+        self.cluster.max_avail['images'] = 1 << 40
+        self.restart()
+        self.assertEqual(1, self.sweep()['flattened'])
+
+    def test_background_flatten_needs_deep_flatten(self):
+        self.cluster.default_features &= ~fake_ceph.RBD_FEATURE_DEEP_FLATTEN
+        self.configuration.clone_upload_flatten = 'background'
+        with mock.patch.object(self.driver,
+                               '_start_background_flatten') as start:
+            meta = self.upload()
+        start.assert_not_called()
+        self.assertEqual({}, self.records())
+        self.assertEqual('volumes',
+                         self.cluster.pools['images'][meta['id']].parent[0])
 
     def test_background_flatten_after_volume_delete(self):
         meta = self.upload_flatten_not_started()
@@ -249,46 +413,43 @@ class CollectorTestCase(base.DriverTestCase):
             self.driver._start_background_flatten(
                 'images', 'image-id', self.volume.name).join()
         run.assert_called_once_with('images', 'image-id', self.volume.name)
-        self.assertIn('image-id', self.driver._flattens_in_flight)
 
-    def test_background_flatten_resumed_by_sweep(self):
-        # cinder-volume restarted before the flatten ran.
+    def test_background_flatten_resumed_after_restart(self):
         meta = self.upload_flatten_not_started()
+        self.assertEqual(journal.FLATTEN, self.record(meta['id']).state)
+        self.restart()
+        counts = self.sweep()
+        self.assertEqual((1, 0), (counts['flattened'], counts['snapshots']))
         img = self.cluster.pools['images'][meta['id']]
-        self.assertEqual({collector.FLATTEN_KEY},
-                         set(img.metadata))
-        self.assertEqual(self.driver.host or '', collector.parse_pending(
-            img.metadata[collector.FLATTEN_KEY])[0])
-        counts = self.sweep(startup=True)
-        self.assertEqual(1, counts['flattened'])
-        self.assertEqual(1, counts['snapshots'])
         self.assertIsNone(img.parent)
         self.assertEqual({'volumes/%s' % self.volume.name: [],
                           'images/%s' % meta['id']: ['snap']},
                          self.cluster.inventory())
+        self.assertEqual({}, self.records())
 
-    def test_resumed_flatten_releases_young_snapshot_at_once(self):
-        # The snapshot of an image the sweep just flattened is known to
-        # be done with: it does not wait for min_age like others.
-        self.cluster.now = time.time()
+    def test_flatten_of_another_host_waits_for_grace(self):
         meta = self.upload_flatten_not_started()
-        counts = self.sweep(startup=True)
-        self.assertEqual((1, 1), (counts['flattened'], counts['snapshots']))
-        self.assertEqual({'volumes/%s' % self.volume.name: [],
-                          'images/%s' % meta['id']: ['snap']},
-                         self.cluster.inventory())
+        self.restart(host='other@ceph')
+        self.assertEqual(0, self.sweep()['flattened'])
+        with mock.patch.object(journal.time, 'time',
+                               return_value=time.time() + 7200):
+            self.assertEqual(1, self.sweep()['flattened'])
+        self.assertIsNone(self.cluster.pools['images'][meta['id']].parent)
 
-    def test_flatten_of_another_backend_waits_for_grace(self):
-        # Backends sharing a pool each finish their own flattens.
+    def test_flatten_is_claimed_once(self):
         meta = self.upload_flatten_not_started()
-        img = self.cluster.pools['images'][meta['id']]
-        img.metadata[collector.FLATTEN_KEY] = collector.pending_value(
-            'other@backend', time.time())
-        self.assertEqual(0, self.sweep(startup=True)['flattened'])
-        img.metadata[collector.FLATTEN_KEY] = collector.pending_value(
-            'other@backend', time.time() - 7200)
-        self.assertEqual(1, self.sweep()['flattened'])
-        self.assertIsNone(img.parent)
+        self.restart()
+        jrnl = journal.Journal(self.cluster.rados_module(),
+                               self.cluster.rados_module().Rados()
+                               .open_ioctx('volumes'))
+        record = jrnl.get(meta['id'])
+
+        def gone(_record):
+            return True
+        self.assertIsNotNone(jrnl.claim(meta['id'], 'a@ceph', gone))
+        self.assertEqual('a@ceph', jrnl.get(meta['id']).host)
+        self.assertIsNone(jrnl.claim(meta['id'], 'b@ceph',
+                                     lambda r: r.host == record.host))
 
     def test_hidden_volume_snapshot_does_not_wait(self):
         self.cluster.now = time.time()
@@ -299,7 +460,9 @@ class CollectorTestCase(base.DriverTestCase):
         self.assertEqual((1, 1), (counts['snapshots'], counts['volumes']))
         self.assertEqual({}, self.cluster.inventory())
 
-    def test_periodic_task_only_when_enabled(self):
+    # The periodic tasks.
+
+    def test_periodic_tasks_only_when_enabled(self):
         with mock.patch('oslo_service.loopingcall.'
                         'FixedIntervalLoopingCall') as looping, \
                 mock.patch('cinder.volume.drivers.rbd.RBDDriver.'
@@ -309,5 +472,77 @@ class CollectorTestCase(base.DriverTestCase):
             looping.assert_not_called()
             self.configuration.enable_clone_optimization = True
             self.driver.check_for_setup_error()
-            looping.return_value.start.assert_called_once_with(
-                interval=600, initial_delay=0)
+            self.assertEqual(
+                [mock.call(interval=60, initial_delay=60),
+                 mock.call(interval=600, initial_delay=0)],
+                looping.return_value.start.call_args_list)
+
+
+@ddt.ddt
+class JournalTestCase(base.DriverTestCase):
+
+    def setUp(self):
+        super(JournalTestCase, self).setUp()
+        rados = self.cluster.rados_module()
+        self.journal = journal.Journal(rados,
+                                       rados.Rados().open_ioctx('volumes'),
+                                       lock_timeout=0.05)
+
+    def test_empty_journal(self):
+        self.assertEqual({}, self.journal.records())
+        self.assertIsNone(self.journal.get('x'))
+
+    def test_put_get_remove(self):
+        record = journal.new_record('img', 'volume-1', 'images', 'h@b',
+                                    flatten=True, now=5.0)
+        self.journal.put(record)
+        self.assertEqual(record, self.journal.get('img'))
+        self.journal.remove('img')
+        self.assertEqual({}, self.journal.records())
+
+    def test_served_owes_flatten_or_drops(self):
+        self.journal.put(journal.new_record('a', 'v', 'images', 'h'))
+        self.journal.put(journal.new_record('b', 'v', 'images', 'h',
+                                            flatten=True))
+        self.assertIsNone(self.journal.served('a'))
+        self.assertEqual(journal.FLATTEN, self.journal.served('b').state)
+        self.assertEqual(['b'], list(self.journal.records()))
+
+    def test_unreadable_record_is_left_alone(self):
+        self.cluster.objects[('volumes', journal.OBJECT)]['omap'][
+            'bad'] = b'not json'
+        self.assertEqual({}, self.journal.records())
+        self.assertIn('bad', self.cluster.omap('volumes', journal.OBJECT))
+
+    def test_busy_lock_times_out(self):
+        self.cluster.objects[('volumes', journal.OBJECT)]['lock'] = 'other'
+        self.assertRaises(journal.JournalBusy, self.journal.put,
+                          journal.new_record('a', 'v', 'images', 'h'))
+
+    def test_lock_waits_for_holder(self):
+        obj = self.cluster.objects[('volumes', journal.OBJECT)]
+        obj['lock'] = 'other'
+        self.journal.lock_timeout = 5
+        threading.Timer(0.1, obj.__setitem__, ('lock', None)).start()
+        self.journal.put(journal.new_record('a', 'v', 'images', 'h'))
+        self.assertIn('a', self.journal.records())
+
+    @ddt.data(
+        # (record host, in flight, started vs process start, stale, gone)
+        ('me', True, 'after', True, False),
+        ('me', False, 'before', False, True),
+        ('me', False, 'after', False, False),
+        ('me', False, 'after', True, True),
+        ('other', False, 'after', False, False),
+        ('other', False, 'before', False, False),
+        ('other', False, 'after', True, True))
+    @ddt.unpack
+    def test_owner_gone(self, host, in_flight, started, stale, gone):
+        now = 10000.0
+        record = journal.Record(
+            image_id='img', state=journal.PENDING, volume='v', pool='p',
+            host=host, started=now - (100 if started == 'before' else 10),
+            beat=now - (500 if stale else 1), flatten=False)
+        self.assertEqual(gone, journal.owner_gone(
+            record, 'me', {'img'} if in_flight else set(),
+            process_start=now - 50, grace=300, now=now))

@@ -6,6 +6,7 @@ import ddt
 import testtools
 
 from cinder_rbd_upload_clone import eligibility
+from cinder_rbd_upload_clone import inspection
 from cinder_rbd_upload_clone import stores
 from tests.unit import base
 
@@ -16,7 +17,9 @@ RBD = stores.Store('ceph', 'rbd', 'images', 'fsid-a', True)
 class DecideTestCase(testtools.TestCase):
 
     def decide(self, enabled=True, meta=None, volume=None, store=RBD,
-               fsid='fsid-a'):
+               fsid='fsid-a', quota=(True, 'within limits'),
+               verdict=inspection.Verdict(True, 'content is raw', 'raw', 1,
+                                          1)):
         def find_store(store_id):
             self.asked_store_id = store_id
             if isinstance(store, Exception):
@@ -27,17 +30,39 @@ class DecideTestCase(testtools.TestCase):
             if isinstance(fsid, Exception):
                 raise fsid
             return fsid
+
+        def inspect(target):
+            self.inspected = target
+            return verdict
         self.asked_store_id = 'not asked'
+        self.inspected = None
         return eligibility.decide(enabled, 'ceph-backend',
                                   meta or base.fake_image_meta(),
                                   volume or base.fake_volume(),
-                                  find_store, cluster_fsid)
+                                  find_store, cluster_fsid,
+                                  quota=lambda: quota, inspect=inspect)
 
     def test_go(self):
         d = self.decide()
         self.assertTrue(d.go)
         self.assertEqual(RBD, d.store)
         self.assertIn("store 'ceph' is rbd pool 'images'", d.reason)
+        self.assertIn('within limits', d.reason)
+        self.assertIn('content is raw', d.reason)
+        self.assertEqual(RBD, self.inspected)
+
+    def test_over_quota_is_no_go_before_inspection(self):
+        d = self.decide(quota=(False, 'image_size_total would pass'))
+        self.assertFalse(d.go)
+        self.assertEqual('image_size_total would pass', d.reason)
+        self.assertIsNone(self.inspected)
+
+    def test_content_glance_would_refuse_is_no_go(self):
+        d = self.decide(verdict=inspection.Verdict(
+            False, 'content detected as qcow2 failed Glance\'s safety '
+            'checks: backing_file', 'qcow2', 0, 1))
+        self.assertFalse(d.go)
+        self.assertIn('backing_file', d.reason)
 
     def test_option_off_asks_nothing(self):
         d = self.decide(enabled=False)

@@ -10,7 +10,7 @@ from cinder import exception
 from cinder.volume.drivers import rbd as rbd_driver
 
 from cinder_rbd_upload_clone import clone
-from cinder_rbd_upload_clone import collector
+from cinder_rbd_upload_clone import journal
 from cinder_rbd_upload_clone import location
 from cinder_rbd_upload_clone import mixin
 from tests.unit import base
@@ -77,13 +77,14 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.assertEqual('clone', args['path'])
         steps = [step for step, _secs in args['timings']]
         self.assertEqual(
-            ['decide', 'read clone depth', 'snapshot volume',
-             'protect volume snapshot', 'read clone geometry',
-             'clone into images', 'mark clone pending', 'snapshot clone',
+            ['write journal record', 'snapshot volume',
+             'protect volume snapshot', 'inspect snapshot', 'decide',
+             'read clone depth', 'read clone geometry',
+             'clone into images', 'snapshot clone',
              'protect clone snapshot', 'close clone', 'register location',
-             'wait for image to become active', 'clear pending mark'],
+             'wait for image to become active', 'settle journal record'],
             steps)
-        self.assertIn('; steps: decide ', args['steps'])
+        self.assertIn('; steps: write journal record ', args['steps'])
 
     def test_no_steps_in_the_log_line_without_a_clone(self):
         with mock.patch.object(mixin.LOG, 'info') as info:
@@ -196,6 +197,9 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.generic_upload.assert_called_once()
         self.assertOnlyVolumeLeft()
 
+    def journal(self):
+        return self.cluster.omap('volumes', journal.OBJECT)
+
     def test_activation_timeout_keeps_clone_and_does_not_fall_back(self):
         self.glance_calls['get'] = lambda image_id: {
             'id': image_id, 'status': 'queued', location.IMPORT_LOCK: 't'}
@@ -203,18 +207,36 @@ class CloneUploadTestCase(base.DriverTestCase):
         meta = base.fake_image_meta()
         self.assertRaises(location.ActivationTimeout, self.upload, meta)
         self.generic_upload.assert_not_called()
-        img = self.cluster.pools['images'][meta['id']]
-        self.assertIn(collector.PENDING_KEY, img.metadata)
+        self.assertIn('images/%s' % meta['id'], self.cluster.inventory())
+        self.assertIn(meta['id'], self.journal())
 
-    def test_undo_failure_is_logged_and_rest_undone(self):
+    def test_journal_record_before_anything_in_rbd(self):
+        seen = []
+        real_put = journal.Journal.put
+
+        def put(jrnl, record):
+            seen.append(self.cluster.inventory())
+            real_put(jrnl, record)
+        with mock.patch.object(journal.Journal, 'put', put):
+            self.upload()
+        self.assertEqual([{'volumes/%s' % self.volume.name: []}], seen)
+        self.assertEqual({}, self.journal())
+
+    def test_undo_failure_fails_the_upload_without_generic_copy(self):
+        # The clone still holds the image's name in Glance's pool: the
+        # generic copy could not write the image there.
         with mock.patch.object(clone.UploadClone, '_protect_image_snapshot',
                                side_effect=RuntimeError('boom')), \
                 mock.patch.object(clone.UploadClone, '_remove_clone',
                                   side_effect=RuntimeError('busy')), \
                 mock.patch.object(mixin.LOG, 'error') as error:
-            meta = self.upload()
-        self.generic_upload.assert_called_once()
+            meta = base.fake_image_meta()
+            self.assertRaises(exception.VolumeBackendAPIException,
+                              self.upload, meta)
+        self.generic_upload.assert_not_called()
         self.assertIn('remove clone', error.call_args[0][1]['what'])
+        # The journal keeps the upload for the collector.
+        self.assertIn(meta['id'], self.journal())
         # The clone's snapshot was undone; the clone, and so the protected
         # snapshot it hangs from, are left for the collector.
         inventory = self.cluster.inventory()
@@ -239,8 +261,8 @@ class CloneUploadTestCase(base.DriverTestCase):
 
     @ddt.data('never', 'sync', 'background')
     def test_each_image_opened_once(self, policy):
-        # The clone is opened again only to clear its pending mark once
-        # Glance serves it: Glance must be able to delete it meanwhile.
+        # The clone is not opened again once made: Glance must be able to
+        # delete it meanwhile.
         self.configuration.clone_upload_flatten = policy
         meta = base.fake_image_meta()
         clone_key = ('images', meta['id'])
@@ -253,7 +275,8 @@ class CloneUploadTestCase(base.DriverTestCase):
         with mock.patch.object(self.driver, '_start_background_flatten'):
             self.upload(meta)
         self.generic_upload.assert_not_called()
-        self.assertEqual({('volumes', self.volume.name): 1, clone_key: 2},
+        self.assertEqual({('volumes', self.volume.name): 1,
+                          clone_key: 1},
                          dict(self.cluster.opens))
         self.assertEqual([0], open_during_glance)
         self.assertEqual({}, +self.cluster.writers)
@@ -269,8 +292,8 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.assertEqual(2, self.cluster.opens[('images', meta['id'])])
         self.assertEqual({}, +self.cluster.writers)
 
-    @ddt.data(('volumes', 'read clone depth'),
-              ('images', 'mark clone pending'))
+    @ddt.data(('volumes', 'snapshot volume'),
+              ('images', 'snapshot clone'))
     @ddt.unpack
     def test_image_that_cannot_be_opened_is_undone(self, pool, step):
         fake_image = self.driver.rbd.Image
@@ -287,6 +310,7 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.assertIn("step '%s' failed" % step,
                       info.call_args[0][1]['reason'])
         self.assertEqual({}, +self.cluster.writers)
+        self.assertEqual({}, self.journal())
 
     def test_close_failure_after_upload_is_only_logged(self):
         fake_close = self.driver.rbd.Image.close
