@@ -14,6 +14,7 @@ from cinder_rbd_upload_clone import journal
 from cinder_rbd_upload_clone import location
 from cinder_rbd_upload_clone import mixin
 from tests.unit import base
+from tests.unit import test_inspection
 
 
 @ddt.ddt
@@ -199,6 +200,38 @@ class CloneUploadTestCase(base.DriverTestCase):
 
     def journal(self):
         return self.cluster.omap('volumes', journal.OBJECT)
+
+    def test_content_glance_would_refuse_takes_generic_copy(self):
+        # A "raw" volume whose bytes are a qcow2 with a backing file:
+        # Glance refuses it on upload, so the clone path must not take it.
+        vol = self.cluster.pools['volumes'][self.volume.name]
+        vol.head = test_inspection.qcow2_header(backing='/etc/passwd')
+        with mock.patch.object(mixin.LOG, 'info') as info:
+            self.upload()
+        self.generic_upload.assert_called_once()
+        reason = info.call_args[0][1]['reason']
+        self.assertIn('backing_file', reason)
+        self.assertOnlyVolumeLeft()
+        self.assertEqual({}, self.journal())
+        # Only the regions the inspectors need were read.
+        self.assertEqual(1 << 20, self.cluster.bytes_read)
+
+    def test_over_glance_quota_takes_generic_copy(self):
+        self.glance_calls['get_usage'] = lambda: {
+            'image_size_total': {'usage': 10000, 'limit': 10240}}
+        with mock.patch.object(mixin.LOG, 'info') as info:
+            self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertIn('image_size_total', info.call_args[0][1]['reason'])
+        # Decided before anything was made in RBD.
+        self.assertNotIn('create_snap', [c[0] for c in self.cluster.calls])
+        self.assertOnlyVolumeLeft()
+
+    def test_unreadable_glance_quota_takes_generic_copy(self):
+        self.glance_calls['get_usage'] = glanceclient.exc.HTTPForbidden()
+        self.upload()
+        self.generic_upload.assert_called_once()
+        self.assertOnlyVolumeLeft()
 
     def test_activation_timeout_keeps_clone_and_does_not_fall_back(self):
         self.glance_calls['get'] = lambda image_id: {
