@@ -20,7 +20,11 @@ This module does, and finishes or undoes uploads whose owner is gone (see
 * a volume the parent driver kept as a hidden ``<name>.deleted`` image only
   for such snapshots is removed (to the RBD trash when the backend defers
   deletions) when the last one goes, and the clone chain above it is
-  walked as the parent driver does.
+  walked as the parent driver does;
+* a hidden ``<name>.deleted`` volume the parent driver left for ever
+  (see :meth:`Collector.reclaim_hidden_volume`) is reclaimed when Cinder
+  has no such volume, none of its snapshots has a clone and none is held
+  by an upload (``clone_upload_reclaim_hidden_volumes``).
 
 Nothing is removed on a doubt: an image Glance cannot be asked about, or
 one it may still be importing, keeps its clone, and the sweep says why.
@@ -29,14 +33,18 @@ one it may still be importing, keeps its clone, and the sweep says why.
 import datetime
 import time
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
+from cinder import context as cinder_context
+from cinder import objects
 from cinder.volume.drivers import rbd as rbd_driver
 
 from cinder_rbd_upload_clone import clone
 from cinder_rbd_upload_clone import journal as journal_mod
 
 LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
 
 DELETED_SUFFIX = '.deleted'
 # Glance serves the image: the upload is done.
@@ -153,6 +161,109 @@ class Collector(object):
         if parent:
             self.driver._delete_clone_parent_refs(client, parent,
                                                   parent_snap)
+        return True
+
+    def _volume_id(self, hidden_name):
+        """The Cinder volume id a hidden RBD name was made from, or None."""
+        name = hidden_name[:-len(DELETED_SUFFIX)]
+        prefix, _sep, suffix = CONF.volume_name_template.partition('%s')
+        if not (name.startswith(prefix) and name.endswith(suffix)):
+            return None
+        return name[len(prefix):len(name) - len(suffix)] or None
+
+    def _cinder_knows(self, volume_id):
+        """Whether Cinder has a volume with this id or name id."""
+        ctx = cinder_context.get_admin_context()
+        for key in ('id', '_name_id'):
+            if objects.VolumeList.get_all(ctx, filters={key: volume_id},
+                                          limit=1):
+                return True
+        return False
+
+    def reclaim_hidden_volume(self, client, name, busy=()):
+        """Remove a hidden volume the parent driver would keep for ever.
+
+        Cinder 29's ``_delete_volume`` keeps a volume with a
+        ``*.clone_snap`` snapshot as ``<name>.deleted``; a clone deleted
+        through the fast path (a plain ``remove``) never walks back to
+        its parent, so the parent keeps the clone's protected snapshot,
+        childless, and stays hidden with all its data. Reclaimed only on
+        positive evidence: Cinder's database has no volume with this id
+        (or name id), no snapshot of it has a child, and no snapshot is
+        held by an upload in the journal.
+
+        :returns: True when removed.
+        """
+        def keep(why):
+            LOG.debug('Hidden volume %(name)s stays: %(why)s',
+                      {'name': name, 'why': why})
+            return False
+
+        volume_id = self._volume_id(name)
+        if volume_id is None:
+            return keep('its name is not a Cinder volume name')
+        try:
+            if self._cinder_knows(volume_id):
+                return keep('Cinder has volume %s' % volume_id)
+        except Exception as e:
+            return keep('cannot ask Cinder\'s database: %s' % e)
+        with self._proxy(client.cluster, client.ioctx, name) as vol:
+            snaps = [s['name'] for s in vol.list_snaps()]
+            for snap in snaps:
+                if clone.image_id_of_snap(snap) in busy:
+                    return keep('snapshot %s belongs to an upload' % snap)
+                if self._children(vol, snap):
+                    return keep('snapshot %s has a clone' % snap)
+            for snap in snaps:
+                if vol.is_protected_snap(snap):
+                    vol.unprotect_snap(snap)
+                vol.remove_snap(snap)
+        LOG.info('Reclaiming hidden volume %(name)s: Cinder has no volume '
+                 '%(id)s and none of its snapshots (%(snaps)s) has a clone',
+                 {'name': name, 'id': volume_id,
+                  'snaps': ', '.join(snaps) or 'none'})
+        return self.remove_hidden_volume(client, name)
+
+    def clone_parent(self, client, volume_name):
+        """(parent, parent snapshot) of a Cinder clone volume, or None."""
+        with self._proxy(client.cluster, client.ioctx, volume_name,
+                         read_only=True) as vol:
+            _pool, parent, parent_snap = self.driver._get_clone_info(
+                vol.volume, volume_name)
+        return (parent, parent_snap) if parent else None
+
+    def release_clone_parent(self, client, volume_name, parent,
+                             parent_snap):
+        """After a clone volume is gone: drop its snapshot on the parent.
+
+        The parent driver's fast delete path removes a clone without
+        walking back to its parent (Cinder 29 ``_delete_volume`` returns
+        right after ``remove``), so the parent keeps the clone's
+        protected ``<clone>.clone_snap`` and, if it was deleted, stays a
+        hidden ``.deleted`` image for ever. Positive evidence first: the
+        clone is neither there nor hidden, and the snapshot has no child
+        (a trashed clone still counts as one).
+        """
+        for name in (volume_name, volume_name + DELETED_SUFFIX):
+            try:
+                with self._proxy(client.cluster, client.ioctx, name,
+                                 read_only=True):
+                    return False
+            except self.rbd.ImageNotFound:
+                pass
+        try:
+            with self._proxy(client.cluster, client.ioctx, parent,
+                             read_only=True) as vol:
+                if parent_snap not in [s['name'] for s in vol.list_snaps()]:
+                    return False    # the parent driver walked it already
+                if self._children(vol, parent_snap):
+                    return False
+        except self.rbd.ImageNotFound:
+            return False
+        self.driver._delete_clone_parent_refs(client, parent, parent_snap)
+        LOG.info('Released %(parent)s@%(snap)s: its clone %(vol)s is gone',
+                 {'parent': parent, 'snap': parent_snap,
+                  'vol': volume_name})
         return True
 
     # Clones.
@@ -321,7 +432,7 @@ class Collector(object):
                          'host': record.host or 'unknown'})
         return 'removed'
 
-    def sweep(self, is_gone, min_age):
+    def sweep(self, is_gone, min_age, reclaim=False):
         """One pass: the journal, then the volumes pool.
 
         :param is_gone: callable(record) -> whether its owner is gone
@@ -330,7 +441,7 @@ class Collector(object):
         :returns: counts of what was done.
         """
         counts = {'snapshots': 0, 'clones': 0, 'volumes': 0,
-                  'flattened': 0, 'served': 0, 'kept': 0}
+                  'flattened': 0, 'served': 0, 'kept': 0, 'reclaimed': 0}
         with rbd_driver.RADOSClient(self.driver) as client:
             journal = journal_mod.Journal(self.driver.rados, client.ioctx)
             for record in journal.records().values():
@@ -349,7 +460,8 @@ class Collector(object):
             busy = frozenset(journal.records())
             for name in self.driver.RBDProxy().list(client.ioctx):
                 try:
-                    self._sweep_volume(client, name, min_age, busy, counts)
+                    self._sweep_volume(client, name, min_age, busy, counts,
+                                       reclaim)
                 except self.rbd.ImageNotFound:
                     continue    # removed meanwhile
                 except Exception:
@@ -357,20 +469,21 @@ class Collector(object):
                                   name)
         return counts
 
-    def _sweep_volume(self, client, name, min_age, busy, counts):
+    def _sweep_volume(self, client, name, min_age, busy, counts, reclaim):
         hidden = name.endswith(DELETED_SUFFIX)
         with self._proxy(client.cluster, client.ioctx, name,
                          read_only=True) as vol:
             snaps = [s['name'] for s in vol.list_snaps()]
-        if not any(clone.image_id_of_snap(s) for s in snaps):
-            if hidden and not snaps and self.remove_hidden_volume(client,
-                                                                  name):
-                counts['volumes'] += 1
+        used = 0
+        if any(clone.image_id_of_snap(s) for s in snaps):
+            # No upload can start on a deleted (hidden) volume: its unused
+            # snapshots need not wait for min_age.
+            removed, used = self.release_unused_snapshots(
+                client, name, 0 if hidden else min_age, busy)
+            counts['snapshots'] += removed
+        if not hidden or used:
             return
-        # No upload can start on a deleted (hidden) volume: its unused
-        # snapshots need not wait for min_age.
-        removed, used = self.release_unused_snapshots(
-            client, name, 0 if hidden else min_age, busy)
-        counts['snapshots'] += removed
-        if hidden and not used and self.remove_hidden_volume(client, name):
+        if self.remove_hidden_volume(client, name):
             counts['volumes'] += 1
+        elif reclaim and self.reclaim_hidden_volume(client, name, busy):
+            counts['reclaimed'] += 1

@@ -360,20 +360,34 @@ class UploadCloneMixin(object):
                                   self.configuration.clone_upload_gc_grace)
 
     def delete_volume(self, volume):
-        if self._clone_upload_enabled:
-            # Upload snapshots whose images are gone would make the parent
-            # keep the volume as a hidden '.deleted' image: drop them first.
+        if not self._clone_upload_enabled:
+            return super(UploadCloneMixin, self).delete_volume(volume)
+        parent = None
+        try:
+            with rbd_driver.RADOSClient(self) as client:
+                # Upload snapshots whose images are gone would make the
+                # parent keep the volume as a hidden '.deleted' image.
+                jrnl = journal.Journal(self.rados, client.ioctx)
+                coll = self._collector()
+                coll.release_unused_snapshots(
+                    client, volume.name, busy=frozenset(jrnl.records()))
+                if self.configuration.clone_upload_reclaim_hidden_volumes:
+                    parent = coll.clone_parent(client, volume.name)
+        except self.rbd.ImageNotFound:
+            pass
+        except Exception:
+            LOG.exception('Could not release upload snapshots of %s '
+                          'before deleting it', volume.name)
+        result = super(UploadCloneMixin, self).delete_volume(volume)
+        if parent:
             try:
                 with rbd_driver.RADOSClient(self) as client:
-                    jrnl = journal.Journal(self.rados, client.ioctx)
-                    self._collector().release_unused_snapshots(
-                        client, volume.name, busy=frozenset(jrnl.records()))
-            except self.rbd.ImageNotFound:
-                pass
+                    self._collector().release_clone_parent(
+                        client, volume.name, *parent)
             except Exception:
-                LOG.exception('Could not release upload snapshots of %s '
-                              'before deleting it', volume.name)
-        return super(UploadCloneMixin, self).delete_volume(volume)
+                LOG.exception('Could not release the clone parent of %s; '
+                              'the collector reclaims it', volume.name)
+        return result
 
     def collect_upload_leftovers(self):
         """One collector sweep of this backend's volumes pool."""
@@ -383,14 +397,18 @@ class UploadCloneMixin(object):
                         'tell deleted images from hidden ones (%(why)s): it '
                         'removes no clone on a 404 from Glance',
                         {'backend': self._backend_name, 'why': why})
+        conf = self.configuration
         counts = self._collector(sees_all).sweep(
             is_gone=self._is_gone,
-            min_age=self.configuration.clone_upload_activation_timeout + 60)
+            min_age=conf.clone_upload_activation_timeout + 60,
+            reclaim=conf.clone_upload_reclaim_hidden_volumes)
         if any(v for k, v in counts.items() if k != 'kept'):
             LOG.info('Upload collector removed %(snapshots)d snapshot(s), '
                      '%(clones)d abandoned clone(s), %(volumes)d hidden '
-                     'volume(s); flattened %(flattened)d image(s); settled '
-                     '%(served)d served upload(s); kept %(kept)d', counts)
+                     'volume(s); reclaimed %(reclaimed)d hidden volume(s) '
+                     'left by the RBD driver; flattened %(flattened)d '
+                     'image(s); settled %(served)d served upload(s); kept '
+                     '%(kept)d', counts)
         return counts
 
     def _collect_periodically(self):

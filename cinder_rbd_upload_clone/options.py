@@ -94,6 +94,17 @@ upload_clone_opts = [
                     '1 TiB), which Glance applies to uploads and not to '
                     'the location API. Larger volumes take the generic '
                     'copy, where Glance applies its cap.'),
+    cfg.BoolOpt('clone_upload_reclaim_hidden_volumes',
+                default=True,
+                help='With enable_clone_optimization on, also reclaim '
+                     'hidden volumes the upstream RBD driver leaves for '
+                     'ever: an RBD image volume-<id>.deleted whose Cinder '
+                     'volume <id> no longer exists, none of whose '
+                     'snapshots has a clone and none of which belongs to '
+                     'an upload. Deleting a clone volume also releases its '
+                     'snapshot on the source volume, which upstream '
+                     'leaves when it removes the clone directly. False '
+                     'keeps upstream\'s behaviour for such volumes.'),
     cfg.IntOpt('clone_upload_gc_interval',
                default=600,
                min=0,

@@ -112,6 +112,12 @@ class DriverTestCase(testtools.TestCase):
             patcher.start()
             self.addCleanup(patcher.stop)
 
+        # Cinder's database: it knows every volume.
+        patcher = mock.patch('cinder.objects.VolumeList.get_all',
+                             return_value=[mock.sentinel.volume])
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
         # The generic path: record the call only.
         parent = mock.patch.object(rbd_driver.RBDDriver,
                                    'copy_volume_to_image')

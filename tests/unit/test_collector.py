@@ -8,6 +8,7 @@ from unittest import mock
 import ddt
 
 from cinder_rbd_upload_clone import clone
+from cinder_rbd_upload_clone import collector as collector_mod
 from cinder_rbd_upload_clone import glance_service
 from cinder_rbd_upload_clone import journal
 from cinder_rbd_upload_clone import location
@@ -74,7 +75,7 @@ class CollectorTestCase(base.DriverTestCase):
 
     def counts(self, **kwargs):
         counts = {'snapshots': 0, 'clones': 0, 'volumes': 0,
-                  'flattened': 0, 'served': 0, 'kept': 0}
+                  'flattened': 0, 'served': 0, 'kept': 0, 'reclaimed': 0}
         counts.update(kwargs)
         return counts
 
@@ -546,3 +547,130 @@ class JournalTestCase(base.DriverTestCase):
         self.assertEqual(gone, journal.owner_gone(
             record, 'me', {'img'} if in_flight else set(),
             process_start=now - 50, grace=300, now=now))
+
+
+class HiddenVolumeTestCase(base.DriverTestCase):
+    """Hidden volumes the parent driver leaves (Cinder 29)."""
+
+    def setUp(self):
+        super(HiddenVolumeTestCase, self).setUp()
+        self.known = set()
+        patcher = mock.patch(
+            'cinder.objects.VolumeList.get_all',
+            side_effect=lambda ctx, filters, limit: [
+                v for v in filters.values() if v in self.known])
+        self.get_all = patcher.start()
+        self.addCleanup(patcher.stop)
+        self.configuration.clone_upload_gc_interval = 0
+
+    def source_and_clone(self):
+        """A source volume and a Cinder clone of it.
+
+        As create_cloned_volume lays them out: <clone>.clone_snap on the
+        source.
+        """
+        source = self.volume
+        clone_vol = base.fake_volume()
+        snap = '%s.clone_snap' % clone_vol.name
+        vol = self.cluster.pools['volumes'][source.name]
+        vol.snaps[snap] = {'protected': True, 'created': 0}
+        self.cluster.pools['volumes'][clone_vol.name] = fake_ceph.FakeImage(
+            vol.size, vol.features, 22,
+            parent=('volumes', source.name, snap))
+        self.known.update((source.id, clone_vol.id))
+        return source, clone_vol
+
+    def sweep(self):
+        return self.driver.collect_upload_leftovers()
+
+    def test_upstream_leaves_the_source_hidden(self):
+        # What the parent driver alone does: source deleted first (hidden),
+        # then the clone (fast path): the hidden source stays for ever.
+        self.configuration.enable_clone_optimization = False
+        source, clone_vol = self.source_and_clone()
+        self.driver.delete_volume(source)
+        self.known.discard(source.id)
+        self.driver.delete_volume(clone_vol)
+        self.assertEqual(
+            {'volumes/%s.deleted' % source.name:
+             ['%s.clone_snap' % clone_vol.name]},
+            self.cluster.inventory())
+
+    def test_delete_releases_the_hidden_source(self):
+        source, clone_vol = self.source_and_clone()
+        self.driver.delete_volume(source)
+        self.known.discard(source.id)
+        self.driver.delete_volume(clone_vol)
+        self.assertEqual({}, self.cluster.inventory())
+
+    def test_delete_releases_the_live_sources_snapshot(self):
+        source, clone_vol = self.source_and_clone()
+        self.driver.delete_volume(clone_vol)
+        self.assertEqual({'volumes/%s' % source.name: []},
+                         self.cluster.inventory())
+
+    def test_option_off_keeps_upstream_behaviour(self):
+        self.configuration.clone_upload_reclaim_hidden_volumes = False
+        source, clone_vol = self.source_and_clone()
+        self.driver.delete_volume(source)
+        self.known.discard(source.id)
+        self.driver.delete_volume(clone_vol)
+        self.assertEqual(1, len(self.cluster.inventory()))
+        self.assertEqual(0, self.sweep()['reclaimed'])
+        self.assertEqual(1, len(self.cluster.inventory()))
+
+    def leftover(self, volume_id=None):
+        """A hidden volume as upstream leaves it."""
+        volume_id = volume_id or 'a1b2c3d4-0000-4000-8000-000000000001'
+        name = 'volume-%s.deleted' % volume_id
+        self.cluster.add_image('volumes', name)
+        self.cluster.pools['volumes'][name].snaps[
+            'volume-x.clone_snap'] = {'protected': True, 'created': 0}
+        return name, volume_id
+
+    def test_sweep_reclaims_a_leftover(self):
+        name, _vid = self.leftover()
+        with mock.patch.object(collector_mod.LOG, 'info') as info:
+            self.assertEqual(1, self.sweep()['reclaimed'])
+        self.assertNotIn('volumes/%s' % name, self.cluster.inventory())
+        self.assertIn('Reclaiming hidden volume', info.call_args_list[0][0][0])
+
+    def test_sweep_keeps_a_leftover_cinder_still_knows(self):
+        name, vid = self.leftover()
+        self.known.add(vid)
+        with mock.patch.object(collector_mod.LOG, 'debug') as debug:
+            self.assertEqual(0, self.sweep()['reclaimed'])
+        self.assertIn('volumes/%s' % name, self.cluster.inventory())
+        self.assertIn('Cinder has volume',
+                      [c[0][1]['why'] for c in debug.call_args_list
+                       if c[0][0].startswith('Hidden volume')][0])
+
+    def test_sweep_keeps_a_leftover_with_a_child(self):
+        name, _vid = self.leftover()
+        self.cluster.pools['volumes']['volume-x'] = fake_ceph.FakeImage(
+            1, 61, 22, parent=('volumes', name, 'volume-x.clone_snap'))
+        self.assertEqual(0, self.sweep()['reclaimed'])
+        self.assertIn('volumes/%s' % name, self.cluster.inventory())
+
+    def test_sweep_keeps_a_leftover_when_cinder_cannot_answer(self):
+        name, _vid = self.leftover()
+        self.get_all.side_effect = RuntimeError('db down')
+        self.assertEqual(0, self.sweep()['reclaimed'])
+        self.assertIn('volumes/%s' % name, self.cluster.inventory())
+
+    def test_sweep_keeps_a_leftover_held_by_an_upload(self):
+        name, _vid = self.leftover()
+        self.cluster.pools['volumes'][name].snaps[
+            clone.upload_snap_name('img')] = {'protected': True,
+                                              'created': time.time()}
+        rados = self.cluster.rados_module()
+        journal.Journal(rados, rados.Rados().open_ioctx('volumes')).put(
+            journal.new_record('img', name, 'images', 'other@ceph'))
+        self.assertEqual(0, self.sweep()['reclaimed'])
+        self.assertIn('volumes/%s' % name, self.cluster.inventory())
+
+    def test_sweep_ignores_names_that_are_not_cinders(self):
+        self.cluster.add_image('volumes', 'something.deleted')
+        self.cluster.pools['volumes']['something.deleted'].snaps['s'] = {
+            'protected': False, 'created': 0}
+        self.assertEqual(0, self.sweep()['reclaimed'])
