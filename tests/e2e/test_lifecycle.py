@@ -185,3 +185,34 @@ class LifecycleTestCase(base.E2ETestCase):
         self.delete_volume(vol['id'])
         self.delete_image(image_id)
         self.assert_no_leaks()
+
+    def hidden_source_after_deletes(self, volume_type):
+        """Source deleted first, then its Cinder clone: what is left."""
+        src = self.create_volume('e2e-src-%s' % volume_type,
+                                 volume_type=volume_type)
+        self.write_volume(src['id'])
+        dst = base.openstack('volume', 'create', '--source', src['id'],
+                             '--type', volume_type,
+                             'e2e-dst-%s' % volume_type)
+        self.addCleanup(self.delete_volume_quietly, dst['id'])
+        self.wait_volume(dst['id'], 'available')
+        self.delete_volume(src['id'])
+        hidden = 'volumes/volume-%s.deleted' % src['id']
+        self.assertIn(hidden, self.ceph.inventory())
+        self.delete_volume(dst['id'])
+        return hidden
+
+    def test_deleted_source_of_a_clone_is_not_left_hidden(self):
+        # Issue 19: with the upstream driver (the generic type: the option
+        # off) the hidden source keeps the clone's snapshot for ever;
+        # with the option on it goes when the clone does.
+        hidden = self.hidden_source_after_deletes('generic')
+        left = self.ceph.inventory().get(hidden)
+        self.addCleanup(self.ceph.remove, 'volumes', hidden[8:])
+        self.assertIsNotNone(left, 'upstream no longer leaves it')
+        self.assertEqual(1, len(left))
+        self.ceph.remove('volumes', hidden[len('volumes/'):])
+
+        hidden = self.hidden_source_after_deletes('clone')
+        self.assertNotIn(hidden, self.ceph.inventory())
+        self.assert_no_leaks()

@@ -1,0 +1,239 @@
+"""Security parity through the real CLIs: a clone passes Glance's checks.
+
+Each vector is built with qemu-img, sgdisk or genisoimage and written at
+the start of a 1 GiB volume; the volume is uploaded with
+``cinder upload-to-image --disk-format raw`` once on volume type ``clone``
+(enable_clone_optimization on) and once on ``generic`` (upstream's copy,
+where Glance inspects the bytes itself). The outcome must be the same:
+the image active with the volume's bytes, or the upload refused and the
+image gone. Where the clone type took the clone path, the image is a
+clone of the volume.
+
+``virtual_size`` is compared where Glance can set it: Glance's location
+API never sets it (it is read-only in the images API, even for admins),
+so a clone's is empty; for raw content Glance's ``size`` carries the same
+number.
+
+The quota table needs the cloud up with Glance on Keystone unified
+limits (``tools/cloud up --image-quota``); it is skipped otherwise.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import glanceclient.exc
+
+from tests.e2e import base
+
+GiB = base.GiB
+
+
+def build_vectors(tmp):
+    """{name: path}: the content each upload puts at its volume's start."""
+    def qemu(name, *args):
+        path = os.path.join(tmp, name)
+        subprocess.run(['qemu-img', 'create', '-q'] + list(args) +
+                       [path, '64M'], check=True)
+        return path
+
+    vectors = {}
+    raw = os.path.join(tmp, 'raw')
+    with open(raw, 'wb') as f:
+        f.write(os.urandom(4 * base.MiB))
+    vectors['raw data'] = raw
+    gpt = os.path.join(tmp, 'gpt')
+    with open(gpt, 'wb') as f:
+        f.truncate(8 * base.MiB)
+    subprocess.run(['sgdisk', '-o', '-n', '1:2048:+2M', gpt], check=True,
+                   capture_output=True)
+    vectors['raw with a valid GPT'] = gpt
+    vectors['qcow2 with a backing file'] = qemu(
+        'backing', '-f', 'qcow2', '-b', '/etc/hostname', '-F', 'raw')
+    vectors['qcow2 with an external data file'] = qemu(
+        'datafile', '-f', 'qcow2', '-o',
+        'data_file=%s' % os.path.join(tmp, 'data'))
+    vectors['VMDK with a flat extent'] = qemu(
+        'flat.vmdk', '-f', 'vmdk', '-o', 'subformat=monolithicFlat')
+    unsafe = os.path.join(tmp, 'gpt-unsafe')
+    shutil.copy(gpt, unsafe)
+    with open(unsafe, 'r+b') as f:
+        # A second MBR partition beside the protective one.
+        f.seek(462)
+        f.write(bytes([0, 0, 0, 0, 0x83, 0, 0, 0]) +
+                (1).to_bytes(4, 'little') + (100).to_bytes(4, 'little'))
+    vectors['GPT with an unsafe partition table'] = unsafe
+    src = os.path.join(tmp, 'iso-src')
+    os.mkdir(src)
+    with open(os.path.join(src, 'readme'), 'w') as f:
+        f.write('parity\n')
+    iso = os.path.join(tmp, 'iso')
+    subprocess.run(['genisoimage', '-quiet', '-o', iso, src], check=True,
+                   capture_output=True)
+    vectors['ISO'] = iso
+    return vectors
+
+
+class SecurityParityTestCase(base.E2ETestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super(SecurityParityTestCase, cls).setUpClass()
+        for tool in ('qemu-img', 'sgdisk', 'genisoimage'):
+            if not shutil.which(tool):
+                raise AssertionError('%s is missing: tools/cloud install '
+                                     'puts it there' % tool)
+        cls.tmp = tempfile.mkdtemp(prefix='parity-')
+        cls.vectors = build_vectors(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        super(SecurityParityTestCase, cls).tearDownClass()
+
+    def write_vector(self, vol_id, path):
+        with open(path, 'rb') as f:
+            data = f.read()
+        with self.ceph.rbd.Image(self.ceph.ioctx['volumes'],
+                                 'volume-%s' % vol_id) as img:
+            img.write(data, 0)
+
+    def outcome(self, volume_type, vector):
+        """(status, sha256 of the image's bytes, virtual_size, cloned)."""
+        vol = self.create_volume('parity-%s' % volume_type,
+                                 volume_type=volume_type)
+        self.write_vector(vol['id'], self.vectors[vector])
+        vol_sha = self.ceph.sha256('volumes', 'volume-%s' % vol['id'])
+        image_id = self.upload_async(vol['id'], 'parity-%s' % volume_type)
+        self.wait_volume(vol['id'], 'available')
+
+        def settled():
+            try:
+                image = self.glance.images.get(image_id)
+            except glanceclient.exc.HTTPNotFound:
+                return True, None
+            return image['status'] not in ('queued', 'saving',
+                                           'importing'), image
+        image = base.wait_for('image %s settled' % image_id, settled, 300)
+        if image is None or image['status'] != 'active':
+            result = ('refused', None, None, False)
+        else:
+            sha = self.download_sha256(image_id)
+            self.assertEqual(vol_sha, sha)
+            parent = self.ceph.parent('images', image_id)
+            result = ('active', sha == vol_sha, image.get('virtual_size'),
+                      parent is not None)
+            self.delete_image(image_id)
+        self.delete_volume(vol['id'])
+        return result
+
+    def check_vector(self, vector, expected):
+        clone = self.outcome('clone', vector)
+        generic = self.outcome('generic', vector)
+        self.addDetail('outcomes', base.testtools.content.text_content(
+            '%s: clone %s, generic %s' % (vector, clone, generic)))
+        self.assertEqual(expected, generic[0], 'Glance itself')
+        self.assertEqual(generic[:2], clone[:2], vector)
+        self.assertFalse(generic[3], 'the generic copy is no clone')
+        if clone[0] == 'active':
+            # Content Glance accepts is cloned.
+            self.assertTrue(clone[3], '%s was not cloned' % vector)
+            self.assertIn(clone[2], (None, generic[2]))
+            self.assertEqual(GiB, generic[2])
+
+    def test_raw_data(self):
+        self.check_vector('raw data', 'active')
+
+    def test_raw_with_valid_gpt(self):
+        self.check_vector('raw with a valid GPT', 'active')
+
+    def test_qcow2_with_backing_file(self):
+        self.check_vector('qcow2 with a backing file', 'refused')
+
+    def test_qcow2_with_data_file(self):
+        self.check_vector('qcow2 with an external data file', 'refused')
+
+    def test_vmdk_with_flat_extent(self):
+        self.check_vector('VMDK with a flat extent', 'active')
+
+    def test_gpt_with_unsafe_partition_table(self):
+        self.check_vector('GPT with an unsafe partition table', 'refused')
+
+    def test_iso(self):
+        self.check_vector('ISO', 'active')
+
+    # Glance's unified limits (tools/cloud up --image-quota).
+
+    def image_limits(self):
+        try:
+            usage = self.glance.info.get_usage()
+        except Exception:
+            usage = {}
+        if 'image_size_total' not in usage:
+            self.skipTest('Glance enforces no unified limits here: start '
+                          'the cloud with tools/cloud up --image-quota')
+        return usage['image_size_total']
+
+    def quota_outcome(self, volume_type):
+        vol = self.create_volume('quota-%s' % volume_type,
+                                 volume_type=volume_type)
+        image_id = self.upload_async(vol['id'], 'quota-%s' % volume_type)
+        self.wait_volume(vol['id'], 'available')
+
+        def settled():
+            try:
+                image = self.glance.images.get(image_id)
+            except glanceclient.exc.HTTPNotFound:
+                return True, None
+            return image['status'] not in ('queued', 'saving'), image
+        image = base.wait_for('image %s settled' % image_id, settled, 300)
+        status = image['status'] if image else 'refused'
+        cloned = bool(image) and self.ceph.parent('images',
+                                                  image_id) is not None
+        return status, cloned, image_id, vol['id']
+
+    def fill_quota_to(self, free_mib):
+        """Upload small images until less than free_mib MiB are left."""
+        limits = self.image_limits()
+        fillers = []
+        while limits['limit'] - limits['usage'] >= free_mib:
+            size = min(1024, limits['limit'] - limits['usage'] -
+                       free_mib + 1)
+            path = os.path.join(self.tmp, 'filler')
+            with open(path, 'wb') as f:
+                f.truncate(size * base.MiB)
+            image = base.openstack('image', 'create', '--disk-format',
+                                   'raw', '--file', path,
+                                   'quota-filler')
+            fillers.append(image['id'])
+            self.addCleanup(self.delete_image_quietly, image['id'])
+            limits = self.image_limits()
+        return limits
+
+    def test_quota_inside_the_limit(self):
+        limits = self.image_limits()
+        if limits['limit'] - limits['usage'] < 2048:
+            self.skipTest('not 2 GiB of image quota left: %s' % limits)
+        for volume_type in ('clone', 'generic'):
+            status, cloned, image_id, vol_id = self.quota_outcome(
+                volume_type)
+            self.assertEqual('active', status)
+            self.assertEqual(volume_type == 'clone', cloned)
+            self.delete_image(image_id)
+            self.delete_volume(vol_id)
+
+    def test_quota_past_the_limit(self):
+        # Less than the volume's 1 GiB left: the clone path does not
+        # clone; both uploads end as Glance decides for the generic copy.
+        self.fill_quota_to(512)
+        outcomes = {}
+        for volume_type in ('generic', 'clone'):
+            status, cloned, image_id, vol_id = self.quota_outcome(
+                volume_type)
+            outcomes[volume_type] = status
+            self.assertFalse(cloned, volume_type)
+            if status == 'active':
+                self.delete_image(image_id)
+            self.delete_volume(vol_id)
+        self.assertEqual(outcomes['generic'], outcomes['clone'])
