@@ -4,6 +4,7 @@ from cinder import interface
 from cinder.volume.drivers import rbd
 
 from cinder_rbd_upload_clone import mixin
+from cinder_rbd_upload_clone import version
 
 
 @interface.volumedriver
@@ -14,3 +15,13 @@ class RBDUploadCloneDriver(mixin.UploadCloneMixin, rbd.RBDDriver):
     cinder_rbd_upload_clone.driver.RBDUploadCloneDriver`` in a backend
     section, plus ``enable_clone_optimization = True`` to turn it on.
     """
+
+    # The stats' driver_version (cinder get-capabilities, get-pools) is this
+    # package's version; the RBD driver it extends is the one of the
+    # installed Cinder release, reported as rbd_driver_version.
+    VERSION = version.release_string()
+    RBD_VERSION = rbd.RBDDriver.VERSION
+
+    def _update_volume_stats(self):
+        super(RBDUploadCloneDriver, self)._update_volume_stats()
+        self._stats['rbd_driver_version'] = self.RBD_VERSION

@@ -338,6 +338,8 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.assertNotIn('add_image_location', self.glance_methods())
         self.assertOnlyVolumeLeft()
 
+    @mock.patch('cinder_rbd_upload_clone.compat.GLANCE_PRIVILEGED_CALLS',
+                True)
     def test_stats_report_clone_upload(self):
         with mock.patch.object(rbd_driver.RBDDriver,
                                '_update_volume_stats'):
@@ -345,13 +347,13 @@ class CloneUploadTestCase(base.DriverTestCase):
             self.driver._update_volume_stats()
         self.assertTrue(self.driver._stats['clone_upload_enabled'])
 
-    def test_stats_unchanged_when_off(self):
+    def test_stats_report_clone_upload_off(self):
         self.configuration.enable_clone_optimization = False
         with mock.patch.object(rbd_driver.RBDDriver,
                                '_update_volume_stats'):
             self.driver._stats = {}
             self.driver._update_volume_stats()
-        self.assertNotIn('clone_upload_enabled', self.driver._stats)
+        self.assertIs(False, self.driver._stats['clone_upload_enabled'])
 
     def test_driver_options_include_ours(self):
         names = [o.name for o in self.driver.get_driver_options()]
