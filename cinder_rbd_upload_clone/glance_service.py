@@ -1,3 +1,17 @@
+# Copyright 2026 cinder-rbd-upload-clone developers
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """How the driver reaches Glance as Cinder's service user, and what it sees.
 
 Background work (the collector, the doctor) has no user request: it calls
@@ -26,6 +40,8 @@ from cinder import context as cinder_context
 from cinder.image import image_utils  # noqa: F401
 from cinder.image import glance  # noqa: H306
 
+from cinder_rbd_upload_clone import compat
+
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 
@@ -45,7 +61,7 @@ def _glance_session():
 def service_context():
     """An admin context that finds Glance as cinder-volume does."""
     ctx = cinder_context.get_admin_context()
-    if CONF.glance_api_servers is None:
+    if CONF.glance_api_servers is None and compat.GLANCE_PRIVILEGED_CALLS:
         auth, sess = _glance_session()
         catalog = []
         for entry in auth.get_access(sess).service_catalog.catalog:

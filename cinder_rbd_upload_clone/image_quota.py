@@ -1,3 +1,17 @@
+# Copyright 2026 cinder-rbd-upload-clone developers
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Glance's upload limits, checked before an upload may clone.
 
 When Glance enforces Keystone unified limits (``use_keystone_limits``), a
@@ -40,10 +54,12 @@ def read_usage(context, privileged_user=False):
     :param privileged_user: ask with Cinder's [glance] service user (the
         doctor, which has no user), not with the context's token.
     """
+    # privileged_user only when asked: Cinder 26's wrapper passes unknown
+    # keyword arguments on to glanceclient.
+    kwargs = {'privileged_user': True} if privileged_user else {}
     try:
         usage = glance.GlanceClientWrapper().call(
-            context, 'get_usage', controller='info',
-            privileged_user=privileged_user)
+            context, 'get_usage', controller='info', **kwargs)
     except Exception as e:
         raise QuotaUnknown('cannot read Glance\'s image limits '
                            '(GET /v2/info/usage): %s: %s' %

@@ -1,3 +1,17 @@
+# Copyright 2026 cinder-rbd-upload-clone developers
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """The mixin that wires discovery, decision, clone and location together.
 
 Put :class:`UploadCloneMixin` before ``RBDDriver`` (or a subclass of it) in
@@ -14,10 +28,13 @@ from oslo_service import loopingcall
 from oslo_utils import units
 
 from cinder import exception
+from cinder.i18n import _
+from cinder.volume import driver as cinder_driver
 from cinder.volume.drivers import rbd as rbd_driver
 
 from cinder_rbd_upload_clone import clone
 from cinder_rbd_upload_clone import collector
+from cinder_rbd_upload_clone import compat
 from cinder_rbd_upload_clone import eligibility
 from cinder_rbd_upload_clone import glance_service
 from cinder_rbd_upload_clone import image_quota
@@ -69,8 +86,41 @@ class UploadCloneMixin(object):
 
     def _update_volume_stats(self):
         super(UploadCloneMixin, self)._update_volume_stats()
-        if self._clone_upload_enabled:
-            self._stats['clone_upload_enabled'] = True
+        # Always, true or false; _init_vendor_properties describes it.
+        # False on Cinder 26 (2025.1) even with the option on: uploads
+        # cannot clone there (compat.GLANCE_PRIVILEGED_CALLS).
+        self._stats['clone_upload_enabled'] = (
+            self._clone_upload_enabled and compat.GLANCE_PRIVILEGED_CALLS)
+
+    def _init_vendor_properties(self):
+        """The parent's vendor properties plus ``clone_upload_enabled``.
+
+        The prefix is the parent's vendor prefix, else the ``vendor_name``
+        the driver reports (RBDDriver: ``Open Source``); Cinder makes it
+        ``vendor_prefix`` of the capabilities.
+        """
+        parent = super(UploadCloneMixin, self)._init_vendor_properties
+        if parent.__func__ is cinder_driver.BaseVD._init_vendor_properties:
+            # RBDDriver has none; the base one only logs that.
+            properties, vendor = {}, None
+        else:
+            properties, vendor = parent()
+        properties = dict(properties or {})
+        vendor = (vendor or (self._stats or {}).get('vendor_name') or
+                  'Open Source')
+        self._set_property(
+            properties, '%s:clone_upload_enabled' % vendor,
+            'Clone upload to Glance',
+            _('Reported by the backend, true or false: whether it uploads '
+              'volumes to Glance rbd stores on its Ceph cluster as '
+              'copy-on-write clones instead of copying their data '
+              '(enable_clone_optimization of the backend, '
+              'cinder-rbd-upload-clone; never on Cinder 2025.1). Select '
+              'backends by it with the '
+              'volume type extra spec '
+              'capabilities:clone_upload_enabled=\'<is> True\'.'),
+            'boolean')
+        return properties, vendor
 
     @contextlib.contextmanager
     def _working_on(self, image_id):

@@ -1,3 +1,17 @@
+# Copyright 2026 cinder-rbd-upload-clone developers
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Configuration options of the upload-clone extension.
 
 The options are per backend: they are registered in Cinder's shared
@@ -9,6 +23,10 @@ such as ``[ceph]`` overrides them), exactly as in-tree drivers do.
 from oslo_config import cfg
 
 from cinder.volume import configuration
+# Imported for its options: a Cinder that defines enable_clone_optimization
+# (as the upstream spec proposes) most likely does it next to RBD_OPTS, and
+# must have registered it before _register below looks.
+from cinder.volume.drivers import rbd  # noqa: F401
 
 FLATTEN_NEVER = 'never'
 FLATTEN_SYNC = 'sync'
@@ -124,9 +142,46 @@ upload_clone_opts = [
 ]
 
 CONF = cfg.CONF
-CONF.register_opts(upload_clone_opts, group=configuration.SHARED_CONF_GROUP)
+
+# Options that Cinder itself registered before us (see _register).
+upstream_opts = []
+
+
+def _register(opts, group, conf=CONF):
+    """Register ``opts`` in ``group``; keep Cinder's where it has one.
+
+    The spec for this feature proposes ``enable_clone_optimization`` for
+    Cinder itself. A Cinder that registers an option of the same name first
+    (with its own help text, or default) would make our registration fail
+    with ``DuplicateOptError`` and the import of this package with it.
+    Instead, Cinder's option is used: the returned list holds Cinder's
+    ``Opt`` in place of ours, so the driver appends and reads Cinder's, and
+    the sample configuration leaves it to Cinder's namespace.
+
+    :returns: (options to use, the ones that are Cinder's)
+    """
+    used, theirs = [], []
+    for opt in opts:
+        try:
+            conf.register_opt(opt, group=group)
+            used.append(opt)
+        except cfg.DuplicateOptError:
+            # oslo.config has no public way to read a registered Opt.
+            existing = conf._get_opt_info(opt.dest, group)['opt']
+            used.append(existing)
+            theirs.append(existing)
+    return used, theirs
+
+
+upload_clone_opts[:], upstream_opts[:] = _register(
+    upload_clone_opts, configuration.SHARED_CONF_GROUP)
 
 
 def list_opts():
-    """Options for oslo-config-generator, as a backend section shows them."""
-    return [(configuration.SHARED_CONF_GROUP, upload_clone_opts)]
+    """Options for oslo-config-generator, as a backend section shows them.
+
+    Options that Cinder registers itself are documented by Cinder's own
+    ``cinder`` namespace, not again here.
+    """
+    return [(configuration.SHARED_CONF_GROUP,
+             [o for o in upload_clone_opts if o not in upstream_opts])]

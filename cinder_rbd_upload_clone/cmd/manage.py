@@ -1,3 +1,17 @@
+# Copyright 2026 cinder-rbd-upload-clone developers
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """The ``cinder-rbd-upload-clone`` command-line tool.
 
 ``doctor`` checks, before and after turning the feature on, whether uploads
@@ -9,11 +23,18 @@ driver's Ceph connections); nothing here is a second implementation.
 ``collect`` runs one collector sweep of a backend now (what cinder-volume
 does every ``clone_upload_gc_interval`` seconds).
 
+``leak-check`` lists RBD images and snapshots that no Cinder volume, Cinder
+snapshot or Glance image owns (:mod:`.leak_check`).
+
+Options are parsed by oslo.config as Cinder's own commands parse them:
+``--config-file`` and ``--config-dir`` (default: Cinder's, such as
+``/etc/cinder/cinder.conf``), then the sub-command and its flags.
+
 Exit status of ``doctor``: 0 when uploads will clone, 1 when they will not,
-2 when the doctor itself failed.
+2 when the doctor itself failed; of ``leak-check``: 0 when nothing leaks, 1
+when something does, 2 on errors.
 """
 
-import argparse
 import json
 import sys
 import uuid
@@ -24,9 +45,16 @@ EXIT_CLONE, EXIT_NO_CLONE, EXIT_ERROR = 0, 1, 2
 CONF = cfg.CONF
 
 
+class ConfigError(Exception):
+    """cinder.conf does not say what the command needs."""
+
+
 class Check(object):
-    def __init__(self, name, ok, detail, fix=None):
+    """One doctor check; ``affects_uploads`` False: not about uploads."""
+
+    def __init__(self, name, ok, detail, fix=None, affects_uploads=True):
         self.name, self.ok, self.detail, self.fix = name, ok, detail, fix
+        self.affects_uploads = affects_uploads
 
     def as_dict(self):
         return {'check': self.name,
@@ -35,25 +63,41 @@ class Check(object):
                 'detail': self.detail, 'fix': self.fix}
 
 
-def load(config_files, backend, as_service=False):
-    """Parse cinder.conf and build the backend's driver, as cinder-volume."""
+def backend_configuration(backend):
+    """The configuration of ``backend`` in cinder.conf, as the driver's."""
     from cinder.common import config as _config  # noqa: F401
+    from cinder.volume import configuration
+    from cinder.volume.drivers import rbd as rbd_driver
+    from cinder_rbd_upload_clone import options
+
+    if backend not in (CONF.enabled_backends or []):
+        raise ConfigError(
+            'backend %r is not in enabled_backends (%s) of %s' % (
+                backend, ', '.join(CONF.enabled_backends or []),
+                ', '.join(CONF.config_file) or 'any configuration file '
+                '(none found: pass --config-file)'))
+    return configuration.Configuration(
+        rbd_driver.RBD_OPTS + options.upload_clone_opts,
+        config_group=backend)
+
+
+def load(backend, as_service=False):
+    """Build the backend's driver from cinder.conf, as cinder-volume.
+
+    :param as_service: take the host name cinder-volume gives the backend
+        (its uploads are then this process's: only when that
+        cinder-volume is stopped); else a name of the tool's own, which
+        owns no upload.
+    """
     from cinder.image import image_utils  # noqa: F401 (see stores.py)
     from cinder import objects
-    from cinder.volume import configuration
     from cinder_rbd_upload_clone import driver as our_driver
 
     objects.register_all()
-    CONF([], project='cinder', default_config_files=config_files)
-    if backend not in (CONF.enabled_backends or []):
-        raise SystemExit('backend %r is not in enabled_backends (%s)' %
-                         (backend, ', '.join(CONF.enabled_backends or [])))
-    from cinder_rbd_upload_clone import options
-    config = configuration.Configuration(options.upload_clone_opts,
-                                         config_group=backend)
-    # cinder-volume's own host for the backend (as_service), or a name of
-    # the tool's own, which owns no upload.
-    host = '%s@%s' % (CONF.host if as_service else 'doctor', backend)
+    config = backend_configuration(backend)
+    # As cinder-volume names it: backend_host, else host; '@' backend.
+    host = '%s@%s' % ((config.safe_get('backend_host') or CONF.host)
+                      if as_service else 'doctor', backend)
     driver = our_driver.RBDUploadCloneDriver(configuration=config,
                                              host=host)
     return driver
@@ -68,12 +112,21 @@ def service_context():
 def doctor_checks(driver, backend, volume_type=None, glance_user=None,
                   glance_keyring=None):
     from cinder.volume.drivers import rbd as rbd_driver
+    from cinder_rbd_upload_clone import compat
     from cinder_rbd_upload_clone import eligibility
     from cinder_rbd_upload_clone import inspection
     from cinder_rbd_upload_clone import stores
 
     checks = []
     conf = driver.configuration
+    # Cinder 26 (2025.1): no [glance] service credentials (compat.py).
+    privileged = compat.GLANCE_PRIVILEGED_CALLS
+    checks.append(Check(
+        'cinder-release', privileged,
+        'Cinder %s: %s' % (_cinder_version(), 'has [glance] service '
+                           'credentials for privileged Glance calls'
+                           if privileged else compat.NO_PRIVILEGED_CALLS),
+        None if privileged else 'upgrade Cinder to 2025.2 (27) or newer'))
     enabled = driver._clone_upload_enabled
     checks.append(Check(
         'option', enabled,
@@ -191,12 +244,13 @@ def doctor_checks(driver, backend, volume_type=None, glance_user=None,
 
     svc = CONF.service_user
     token_ok = bool(svc.send_service_user_token and svc.auth_type)
-    glance_auth = bool(CONF.glance.auth_type)
+    glance_type = CONF.glance.auth_type if privileged else None
+    glance_auth = bool(glance_type)
     checks.append(Check(
         'service-token', token_ok and glance_auth,
         '[service_user] send_service_user_token = %s, auth_type = %s; '
         '[glance] auth_type = %s' % (svc.send_service_user_token,
-                                     svc.auth_type, CONF.glance.auth_type),
+                                     svc.auth_type, glance_type),
         None if token_ok and glance_auth else
         "set [service_user] send_service_user_token = True with a user "
         "holding the 'service' role, and [glance] auth options: Glance's "
@@ -238,8 +292,17 @@ def parity_checks(driver, ctx):
     checks.append(Check(
         'collector-evidence', sees_all, why, None if sees_all else
         "give Cinder's [glance] user the admin role, or the collector "
-        "keeps clones whose images Glance answers with 404"))
+        "keeps clones whose images Glance answers with 404",
+        affects_uploads=False))
     return checks
+
+
+def _cinder_version():
+    from importlib import metadata
+    try:
+        return metadata.version('cinder')
+    except metadata.PackageNotFoundError:
+        return 'unknown'
 
 
 def glance_read_check(driver, user, keyring):
@@ -269,10 +332,11 @@ def glance_read_check(driver, user, keyring):
 
 
 def cmd_doctor(args):
-    driver = load(args.config_file, args.backend)
+    driver = load(args.backend)
     checks = doctor_checks(driver, args.backend, args.volume_type,
                            args.glance_ceph_user, args.glance_keyring)
-    will_clone = all(c.ok is not False for c in checks)
+    will_clone = all(c.ok is not False for c in checks
+                     if c.affects_uploads)
     if args.format == 'json':
         print(json.dumps({'backend': args.backend, 'will_clone': will_clone,
                           'checks': [c.as_dict() for c in checks]},
@@ -293,45 +357,140 @@ def cmd_collect(args):
     # As this host's cinder-volume with --startup (its uploads are dead:
     # the service is stopped), else as a process of its own, which takes
     # over only uploads whose owner stopped beating.
-    driver = load(args.config_file, args.backend, as_service=args.startup)
+    driver = load(args.backend, as_service=args.startup)
     driver.do_setup(None)
     counts = driver.collect_upload_leftovers()
     print(json.dumps(counts))
     return 0
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog='cinder-rbd-upload-clone', description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest='command', required=True)
-    for name, func, help_text in (
-            ('doctor', cmd_doctor, 'will uploads of a backend clone?'),
-            ('collect', cmd_collect, 'run one collector sweep now')):
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument('--config-file', action='append',
-                       default=None, required=True)
-        p.add_argument('--backend', required=True,
-                       help='the backend section in cinder.conf')
-        p.set_defaults(func=func)
-        if name == 'doctor':
-            p.add_argument('--volume-type')
-            p.add_argument('--glance-ceph-user')
-            p.add_argument('--glance-keyring')
-            p.add_argument('--format', choices=('text', 'json'),
-                           default='text')
+def cmd_leak_check(args):
+    from cinder_rbd_upload_clone.cmd import leak_check
+
+    ceph_conf, rados_id, volumes_pool = (args.ceph_conf, args.id,
+                                         args.volumes_pool)
+    if args.backend:
+        # Defaults from the backend section, as its driver reads them.
+        config = backend_configuration(args.backend)
+        ceph_conf = ceph_conf or config.rbd_ceph_conf
+        rados_id = rados_id or config.rbd_user
+        volumes_pool = volumes_pool or config.rbd_pool
+    return leak_check.run(ceph_conf or '/etc/ceph/ceph.conf',
+                          rados_id or 'admin', args.openrc,
+                          volumes_pool or 'volumes',
+                          args.images_pool or 'images', args.json)
+
+
+def _doctor_args(parser):
+    parser.add_argument('--backend', required=True,
+                        help='the backend section in cinder.conf')
+    parser.add_argument('--volume-type',
+                        help="check the store of this volume type's "
+                             "image_service:store_id")
+    parser.add_argument('--glance-ceph-user',
+                        help="Glance's cephx user, to check that it can "
+                             "read the volumes pool")
+    parser.add_argument('--glance-keyring', help="that user's keyring")
+    parser.add_argument('--format', choices=('text', 'json'),
+                        default='text')
+
+
+def _collect_args(parser):
+    parser.add_argument('--backend', required=True,
+                        help='the backend section in cinder.conf')
+    parser.add_argument('--startup', action='store_true',
+                        help='also take this host\'s pending clones at once '
+                             '(only when its cinder-volume is stopped)')
+
+
+def _leak_check_args(parser):
+    from cinder_rbd_upload_clone.cmd import leak_check
+
+    parser.add_argument('--backend',
+                        help='take --ceph-conf, --id and --volumes-pool '
+                             'from this backend section of cinder.conf')
+    leak_check.add_arguments(parser)
+
+
+COMMANDS = (
+    ('doctor', cmd_doctor, _doctor_args,
+     'will uploads of a backend clone? (exit 0 yes, 1 no, 2 error)'),
+    ('collect', cmd_collect, _collect_args, 'run one collector sweep now'),
+    ('leak-check', cmd_leak_check, _leak_check_args,
+     'list RBD images and snapshots that no volume, snapshot or image owns '
+     '(exit 0 none, 1 some, 2 error)'),
+)
+
+
+def add_command_parsers(subparsers):
+    for name, func, add_args, help_text in COMMANDS:
+        parser = subparsers.add_parser(name, help=help_text,
+                                       description=help_text)
+        add_args(parser)
+        parser.set_defaults(func=func)
+
+
+command_opt = cfg.SubCommandOpt('command', title='Commands',
+                                help='what to do',
+                                handler=add_command_parsers)
+
+# oslo.config's own options: before or after the sub-command's name.
+_CONFIG_FLAGS = ('--config-file', '--config-dir')
+
+
+def _config_flags_first(argv):
+    """Move --config-file/--config-dir given after the sub-command first.
+
+    oslo.config parses them before the sub-command (``cinder-rbd-upload-
+    clone --config-file F doctor ...``); earlier releases of this tool took
+    them after it (``doctor --config-file F``), which still works.
+    """
+    front, rest = [], []
+    args = iter(argv)
+    for arg in args:
+        if arg in _CONFIG_FLAGS:
+            front.append(arg)
+            front.append(next(args, ''))
+        elif arg.startswith(tuple(f + '=' for f in _CONFIG_FLAGS)):
+            front.append(arg)
         else:
-            p.add_argument('--startup', action='store_true',
-                           help='also take this host\'s pending clones '
-                                'at once (only when its cinder-volume is '
-                                'stopped)')
-    args = parser.parse_args(argv)
+            rest.append(arg)
+    return front + rest
+
+
+def parse_args(argv, conf=CONF, default_config_files=None):
+    """Parse the command line as Cinder's services do.
+
+    ``--config-file`` and ``--config-dir`` as oslo.config parses them, with
+    Cinder's default files (``/etc/cinder/cinder.conf`` and the like,
+    ``project='cinder'``); the sub-command is ``conf.command``.
+    """
+    from cinder_rbd_upload_clone import version
+
+    conf.register_cli_opt(command_opt)
+    conf(_config_flags_first(list(argv)), project='cinder',
+         prog='cinder-rbd-upload-clone', version=version.release_string(),
+         default_config_files=default_config_files)
+    return conf.command
+
+
+def main(argv=None):
+    # Cinder's options, oslo.log's command-line ones among them, exist
+    # before the command line is parsed, as in Cinder's own commands.
+    from cinder.common import config  # noqa: F401
+    from oslo_log import log as logging
+
+    # Logs go to stderr or Cinder's log file: stdout is the command's.
+    CONF.set_default('use_stderr', True)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.setup(CONF, 'cinder-rbd-upload-clone')
     try:
         return args.func(args)
     except SystemExit:
         raise
     except Exception as e:
         print('cinder-rbd-upload-clone %s: %s: %s' % (
-            args.command, type(e).__name__, e), file=sys.stderr)
+            args.name, type(e).__name__, e), file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -1,3 +1,17 @@
+# Copyright 2026 cinder-rbd-upload-clone developers
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Glance's upload limits before a clone: the generic path decides the rest."""
 
 from unittest import mock
@@ -36,7 +50,7 @@ class QuotaTestCase(testtools.TestCase):
         self.usage()
         self.assertTrue(image_quota.check('ctx', GiB, CAP)[0])
         self.client.call.assert_called_once_with(
-            'ctx', 'get_usage', controller='info', privileged_user=False)
+            'ctx', 'get_usage', controller='info')
 
     def test_no_unified_limits(self):
         self.client.call.return_value = {}

@@ -1,3 +1,17 @@
+# Copyright 2026 cinder-rbd-upload-clone developers
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """The upload path end to end on a fake cluster, Glance mocked."""
 
 from unittest import mock
@@ -395,6 +409,8 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.assertNotIn('add_image_location', self.glance_methods())
         self.assertOnlyVolumeLeft()
 
+    @mock.patch('cinder_rbd_upload_clone.compat.GLANCE_PRIVILEGED_CALLS',
+                True)
     def test_stats_report_clone_upload(self):
         with mock.patch.object(rbd_driver.RBDDriver,
                                '_update_volume_stats'):
@@ -402,13 +418,13 @@ class CloneUploadTestCase(base.DriverTestCase):
             self.driver._update_volume_stats()
         self.assertTrue(self.driver._stats['clone_upload_enabled'])
 
-    def test_stats_unchanged_when_off(self):
+    def test_stats_report_clone_upload_off(self):
         self.configuration.enable_clone_optimization = False
         with mock.patch.object(rbd_driver.RBDDriver,
                                '_update_volume_stats'):
             self.driver._stats = {}
             self.driver._update_volume_stats()
-        self.assertNotIn('clone_upload_enabled', self.driver._stats)
+        self.assertIs(False, self.driver._stats['clone_upload_enabled'])
 
     def test_driver_options_include_ours(self):
         names = [o.name for o in self.driver.get_driver_options()]

@@ -1,3 +1,17 @@
+# Copyright 2026 cinder-rbd-upload-clone developers
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Cinder's own RBD driver unit suite, run against RBDUploadCloneDriver.
 
 With ``enable_clone_optimization`` off (its default) the driver must behave
@@ -44,8 +58,36 @@ upstream.driver = _DriverModuleView(
     {'RBDDriver': our_driver.RBDUploadCloneDriver})
 
 
+# Stats keys our driver adds to RBDDriver's, deliberately (the one
+# difference with the option off): the backend always reports whether it
+# clones uploads, and which RBDDriver it extends (driver_version is ours:
+# upstream's tests expect self.driver.VERSION, which is).
+OUR_STATS = {'clone_upload_enabled': False,
+             'rbd_driver_version': real_driver.RBDDriver.VERSION}
+
+
 class UpstreamRBDTestCase(upstream.RBDTestCase):
     """Every upstream RBDTestCase test, with our driver class."""
+
+    def _without_our_stats(self):
+        """Upstream's stats comparisons, once our keys are checked."""
+        compare = self.assertDictEqual
+
+        def assertDictEqual(expected, actual, msg=None):
+            actual = dict(actual)
+            for key, value in OUR_STATS.items():
+                self.assertEqual(value, actual.pop(key), key)
+            compare(expected, actual, msg)
+        self.assertDictEqual = assertDictEqual
+
+    def test_update_volume_stats_exclusive_pool(self):
+        self._without_our_stats()
+        super(UpstreamRBDTestCase,
+              self).test_update_volume_stats_exclusive_pool()
+
+    def test_update_volume_stats_error(self):
+        self._without_our_stats()
+        super(UpstreamRBDTestCase, self).test_update_volume_stats_error()
 
     def _run_with_patches_on_parent(self, name):
         # These tests patch RBDDriver._get_usage_info twice: once by dotted
@@ -54,6 +96,7 @@ class UpstreamRBDTestCase(upstream.RBDTestCase):
         # the second lands on the subclass and shadows the first, for any
         # subclass, even an empty one. Let both land where they do upstream;
         # self.driver is still an instance of our class.
+        self._without_our_stats()
         view = upstream.driver
         view.__dict__['RBDDriver'] = real_driver.RBDDriver
         try:

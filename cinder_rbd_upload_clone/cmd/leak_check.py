@@ -1,0 +1,204 @@
+# Copyright 2026 cinder-rbd-upload-clone developers
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""List RBD images and snapshots that nothing owns.
+
+Looks at the volumes and images pools of a Ceph cluster and at what Cinder
+and Glance know (admin credentials), and prints every RBD image or snapshot
+that no Cinder volume, Cinder snapshot or Glance image owns:
+
+* volumes/volume-<id>            a Cinder volume with that id exists
+* volumes/volume-<id>.deleted    kept by the driver: one of its snapshots
+                                 still has a clone
+* volumes/<vol>@snapshot-<id>    a Cinder snapshot with that id exists
+* volumes/<vol>@<x>.clone_snap   it has a clone (a volume or an image)
+* volumes/<vol>@upload-<img>.clone_snap
+                                 it has a clone and Glance image <img> exists
+* images/<id>, images/<id>@snap  Glance image <id> exists
+
+Exit status: 0 when nothing leaks, 1 when something does, 2 on errors.
+
+This module imports neither Cinder nor the Ceph bindings until it runs, so
+``tools/leak-check`` can load it from a checkout.
+"""
+
+import json
+import os
+import shlex
+import sys
+
+EXIT_CLEAN, EXIT_LEAKS, EXIT_ERROR = 0, 1, 2
+
+
+def add_arguments(parser, ceph_conf=None, rados_id=None, openrc=None,
+                  volumes_pool=None, images_pool=None):
+    """The leak check's flags, on an argparse parser or sub-parser.
+
+    A default of None is filled in by :func:`run` (from a backend section
+    of cinder.conf, else the built-in default); tools/leak-check passes
+    the local cloud's.
+    """
+    parser.add_argument('--ceph-conf', default=ceph_conf,
+                        help='Ceph configuration file (default: the '
+                             "backend's rbd_ceph_conf, else "
+                             '/etc/ceph/ceph.conf)')
+    parser.add_argument('--id', default=rados_id, help='cephx user (default: '
+                        "the backend's rbd_user, else admin)")
+    parser.add_argument('--openrc', default=openrc,
+                        help='file of exported OS_* variables of an admin; '
+                             'default: the OS_* environment variables')
+    parser.add_argument('--volumes-pool', default=volumes_pool,
+                        help="default: the backend's rbd_pool, else volumes")
+    parser.add_argument('--images-pool', default=images_pool,
+                        help='default: images')
+    parser.add_argument('--json', action='store_true',
+                        help='print {"leaks": [...], "rbd_images": N}')
+
+
+def read_openrc(path):
+    """The variables an openrc file exports."""
+    env = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith('export ') and '=' in line:
+                key, value = line[len('export '):].split('=', 1)
+                env[key] = shlex.split(value)[0] if value else ''
+    return env
+
+
+def credentials(openrc=None, environ=None):
+    """OS_* variables from ``openrc``, else from the environment."""
+    if openrc:
+        return read_openrc(openrc)
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items() if k.startswith('OS_')}
+
+
+def owners(env):
+    """(volume ids, snapshot ids, image ids) known to Cinder and Glance."""
+    from cinderclient import client as cinder_client
+    from glanceclient import client as glance_client
+    from keystoneauth1 import identity
+    from keystoneauth1 import session
+
+    missing = [k for k in ('OS_AUTH_URL', 'OS_USERNAME', 'OS_PASSWORD',
+                           'OS_PROJECT_NAME') if not env.get(k)]
+    if missing:
+        raise ValueError('no admin credentials: %s unset (pass --openrc or '
+                         'source an admin openrc)' % ', '.join(missing))
+    sess = session.Session(auth=identity.Password(
+        auth_url=env['OS_AUTH_URL'], username=env['OS_USERNAME'],
+        password=env['OS_PASSWORD'], project_name=env['OS_PROJECT_NAME'],
+        user_domain_name=env.get('OS_USER_DOMAIN_NAME', 'Default'),
+        project_domain_name=env.get('OS_PROJECT_DOMAIN_NAME', 'Default')),
+        verify=env.get('OS_CACERT') or True)
+    region = env.get('OS_REGION_NAME')
+    cinder = cinder_client.Client('3', session=sess, region_name=region)
+    glance = glance_client.Client('2', session=sess, region_name=region)
+    opts = {'all_tenants': 1}
+    volumes = {v.id for v in cinder.volumes.list(search_opts=opts)}
+    snapshots = {s.id for s in cinder.volume_snapshots.list(
+        search_opts=opts)}
+    images = {i['id'] for i in glance.images.list(
+        filters={'member_status': 'all', 'visibility': 'all'})}
+    return volumes, snapshots, images
+
+
+def rbd_inventory(ceph_conf, rados_id, pools):
+    """{(pool, image): {snapshot: [children]}} of ``pools``."""
+    import rados
+    import rbd
+
+    cluster = rados.Rados(conffile=ceph_conf, rados_id=rados_id)
+    cluster.connect()
+    result = {}
+    try:
+        for pool in pools:
+            with cluster.open_ioctx(pool) as ioctx:
+                for name in rbd.RBD().list(ioctx):
+                    try:
+                        with rbd.Image(ioctx, name, read_only=True) as img:
+                            snaps = {}
+                            for s in img.list_snaps():
+                                img.set_snap(s['name'])
+                                snaps[s['name']] = list(img.list_children())
+                                img.set_snap(None)
+                            result[(pool, name)] = snaps
+                    except rbd.ImageNotFound:
+                        pass
+    finally:
+        cluster.shutdown()
+    return result
+
+
+def leaks(inventory, volumes, snapshots, images, volumes_pool='volumes',
+          images_pool='images'):
+    """What no volume, snapshot or image owns, as pool/image[@snap]."""
+    found = []
+    for (pool, name), snaps in sorted(inventory.items()):
+        if pool == images_pool:
+            if name not in images:
+                found.append('%s/%s' % (pool, name))
+                found.extend('%s/%s@%s' % (pool, name, s) for s in snaps)
+            continue
+        if pool != volumes_pool:
+            continue
+        base = name[:-len('.deleted')] if name.endswith('.deleted') else name
+        vol_id = base[len('volume-'):] if base.startswith('volume-') else None
+        if name.endswith('.deleted'):
+            owned = any(children for children in snaps.values())
+        else:
+            owned = vol_id in volumes
+        if not owned:
+            found.append('%s/%s' % (pool, name))
+        for snap, children in snaps.items():
+            if snap.startswith('snapshot-'):
+                ok = snap[len('snapshot-'):] in snapshots
+            elif snap.startswith('upload-') and snap.endswith('.clone_snap'):
+                image_id = snap[len('upload-'):-len('.clone_snap')]
+                ok = bool(children) and image_id in images
+            elif snap.endswith('.clone_snap'):
+                ok = bool(children)
+            else:
+                ok = False
+            if not ok:
+                found.append('%s/%s@%s' % (pool, name, snap))
+    return found
+
+
+def run(ceph_conf, rados_id, openrc, volumes_pool, images_pool, as_json,
+        out=None, err=None):
+    """One leak check; prints the result and returns the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        volumes, snapshots, images = owners(credentials(openrc))
+        inventory = rbd_inventory(ceph_conf, rados_id,
+                                  (volumes_pool, images_pool))
+    except Exception as e:
+        print('leak-check: %s: %s' % (type(e).__name__, e), file=err)
+        return EXIT_ERROR
+    found = leaks(inventory, volumes, snapshots, images, volumes_pool,
+                  images_pool)
+    if as_json:
+        print(json.dumps({'leaks': found, 'rbd_images': len(inventory)}),
+              file=out)
+    else:
+        for item in found:
+            print('LEAK %s' % item, file=out)
+        print('%d leak(s) among %d RBD image(s)' % (len(found),
+                                                    len(inventory)),
+              file=out)
+    return EXIT_LEAKS if found else EXIT_CLEAN
