@@ -292,7 +292,10 @@ class UploadClone(object):
         self._undo.append(('remove clone', self._remove_clone))
 
     def _flatten(self):
-        self.image.flatten()
+        # Bounded with every other flatten of the backend, as the parent
+        # driver bounds its own (rbd_concurrent_flatten_operations).
+        with self.driver._semaphore:
+            self.image.flatten()
 
     def _create_image_snapshot(self):
         self.image.create_snap(GLANCE_SNAP)

@@ -44,6 +44,7 @@ Nothing is removed on a doubt: an image Glance cannot be asked about, or
 one it may still be importing, keeps its clone, and the sweep says why.
 """
 
+import contextlib
 import datetime
 import time
 
@@ -398,6 +399,11 @@ class Collector(object):
         running = ', import task running' if state.locked else ''
         return 'keep', 'image %s%s' % (state.status, running)
 
+    def _working_on(self, image_id):
+        """While this process works on a claimed record: it beats for it."""
+        working = getattr(self.driver, '_working_on', None)
+        return working(image_id) if working else contextlib.nullcontext()
+
     def settle(self, client, journal, record, is_gone):
         """Finish or undo one upload whose owner is gone.
 
@@ -408,8 +414,9 @@ class Collector(object):
             mine = journal.claim(record.image_id, host, is_gone)
             if mine is None:
                 return 'busy'
-            return ('flattened' if self.finish_flatten(client, journal, mine)
-                    else 'kept')
+            with self._working_on(record.image_id):
+                done = self.finish_flatten(client, journal, mine)
+            return 'flattened' if done else 'kept'
         action, why = self._evidence(record)
         if action == 'keep':
             LOG.warning('Upload of volume %(vol)s to image %(img)s was left '
@@ -422,6 +429,11 @@ class Collector(object):
         mine = journal.claim(record.image_id, host, is_gone)
         if mine is None:
             return 'busy'
+        with self._working_on(record.image_id):
+            return self._settle_claimed(client, journal, record, action,
+                                        why)
+
+    def _settle_claimed(self, client, journal, record, action, why):
         if action == 'served':
             owed = journal.served(record.image_id)
             LOG.info('Upload of volume %(vol)s to image %(img)s left by '

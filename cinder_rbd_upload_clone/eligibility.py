@@ -28,6 +28,11 @@ from cinder_rbd_upload_clone import stores as stores_mod
 
 Decision = collections.namedtuple('Decision', 'go reason store')
 
+# What Glance's set_data verifies a signature by (cursive's names).
+SIGNATURE_PROPERTIES = ('img_signature', 'img_signature_hash_method',
+                        'img_signature_key_type',
+                        'img_signature_certificate_uuid')
+
 
 def _no(reason):
     return Decision(False, reason, None)
@@ -62,6 +67,13 @@ def decide(enabled, backend, image_meta, volume, find_store, cluster_fsid,
     if container_format != 'bare':
         return _no("image container_format is '%s', a clone needs 'bare'" %
                    container_format)
+
+    signed = sorted(k for k in (image_meta.get('properties') or {})
+                    if k in SIGNATURE_PROPERTIES)
+    if signed:
+        return _no("image carries signature properties (%s): Glance "
+                   "verifies a signature only on a data upload" %
+                   ', '.join(signed))
 
     if volume.encryption_key_id:
         return _no("volume %s is encrypted; its key must be copied with "

@@ -190,8 +190,17 @@ class UploadCloneMixin(object):
                     except clone.CloneStepError as e:
                         path = 'generic copy'
                         reason = 'clone path %s; removed what it made' % e
+                    except exception.ImageNotFound:
+                        reason = ('%s; the image was deleted during the '
+                                  'upload, no generic copy' % reason)
+                        raise
                 elif upload is not None:
+                    # Undone before the copy; if the undo fails there is
+                    # no copy, and the line says so.
+                    path = 'clone (undo)'
                     self._undo(upload, volume)
+                    path = 'generic copy'
+
             super(UploadCloneMixin, self).copy_volume_to_image(
                 context, volume, image_service, image_meta)
             outcome = 'done'
@@ -311,11 +320,12 @@ class UploadCloneMixin(object):
                 notes.append('no background flatten: the clone has no '
                              'deep-flatten feature, its snapshot would '
                              'keep the volume as parent')
+        # Glance serves the image: the journal owes a background flatten,
+        # or nothing.
+        settle = (upload.journal.served if background else
+                  upload.journal.remove)
         try:
-            owed = upload._run('settle journal record',
-                               upload.journal.served, image_id)
-            if owed is not None and not background:
-                upload.journal.remove(image_id)
+            upload._run('settle journal record', settle, image_id)
         except clone.CloneStepError as e:
             LOG.warning('Image %(img)s is active but its journal record '
                         'stays (%(err)s); the collector settles it',

@@ -81,9 +81,9 @@ upload_clone_opts = [
                help='Seconds to wait for Glance to make the image active '
                     'after its location is registered. Glance may still '
                     'use the location after that, so on timeout the upload '
-                    'fails (no generic copy) and the clone stays, marked '
-                    'pending, for the collector: it is removed unless '
-                    'Glance makes the image active.'),
+                    'fails (no generic copy) and the clone stays, with its '
+                    'upload journal record, for the collector: it is '
+                    'removed only once Glance shows it does not use it.'),
     cfg.BoolOpt('clone_upload_allow_legacy_location',
                 default=False,
                 help='Where Glance lacks the service-only location API '

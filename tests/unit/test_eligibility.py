@@ -142,3 +142,12 @@ class DecideTestCase(testtools.TestCase):
         vol = mock.Mock(encryption_key_id=None, volume_type_id='t',
                         volume_type=None)
         self.assertTrue(self.decide(volume=vol).go)
+
+    def test_signed_image_is_no_go(self):
+        meta = base.fake_image_meta()
+        meta['properties'] = {'img_signature': 'x',
+                              'img_signature_hash_method': 'SHA-256'}
+        d = self.decide(meta=meta)
+        self.assertFalse(d.go)
+        self.assertIn('img_signature, img_signature_hash_method', d.reason)
+        self.assertEqual('not asked', self.asked_store_id)
