@@ -206,8 +206,9 @@ def _took_location(client, context, image_id, url, settle=(0.5, 1.0, 2.0)):
 def _locations(client, context, image_id):
     """URLs of the image's locations (service role); None if unreadable."""
     try:
-        locations, _resp = client.call(context, 'get_image_locations',
-                                       image_id, privileged_user=True)
+        # glanceclient gives the list (wrapped with its request id).
+        locations = client.call(context, 'get_image_locations', image_id,
+                                privileged_user=True)
     except Exception as e:
         LOG.debug('Cannot list the locations of image %(img)s: %(err)s',
                   {'img': image_id, 'err': _code(e)})

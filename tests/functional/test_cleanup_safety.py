@@ -95,6 +95,8 @@ class CleanupSafetyTestCase(base.FunctionalTestCase):
         volume, sha = self.new_volume()
         meta = self.new_image()
         self.upload_unconfirmed(volume, meta)
+        # Glance refuses to deactivate while it hashes the image (500).
+        self.wait_hash(meta['id'])
         self.admin.images.deactivate(meta['id'])
         self.addCleanup(self.admin.images.reactivate, meta['id'])
         self.collect()

@@ -105,7 +105,7 @@ class DriverTestCase(testtools.TestCase):
             'add_image_location': lambda *a: None,
             'get': lambda image_id: {'id': image_id, 'status': 'active'},
             'get_usage': lambda: {},
-            'get_image_locations': lambda image_id: ([], None),
+            'get_image_locations': lambda image_id: [],
         }
 
         def call(context, method, *args, **kwargs):

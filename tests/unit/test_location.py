@@ -140,7 +140,7 @@ class RegisterTestCase(testtools.TestCase):
                           locations[0] if locations else
                           glanceclient.exc.HTTPForbidden())
                 if not isinstance(answer, Exception):
-                    answer = ([{'url': u} for u in answer], None)
+                    answer = [{'url': u} for u in answer]
             if isinstance(answer, Exception):
                 raise answer
             return answer
