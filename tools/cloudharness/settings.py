@@ -67,7 +67,7 @@ VOLUME_API_VERSION = '3.1'
 
 # Ceph ---------------------------------------------------------------------
 OSD_STORES = ('bluestore', 'memstore')
-DEFAULT_OSD_STORE = 'memstore'
+DEFAULT_OSD_STORE = 'bluestore'
 GiB = 1 << 30
 # bluestore: a sparse file .cloud/ceph/osd/ceph-0/block of this size; only
 # what is written takes disk space.
