@@ -307,7 +307,9 @@ def wait_healthy(note, timeout=60):
             e.args = ('no report from Ceph: %s' % last[1],)
             e.output = last[1].output
         raise
-    note.append('%s, %s' % (last[0]['health'], fullness(last[0])))
+    rep = last[0]
+    note.append('%s; %s of %s used' % (rep['health'], gib(rep['used']),
+                                       gib(rep['total'])))
 
 
 def gib(n):

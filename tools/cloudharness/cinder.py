@@ -198,7 +198,7 @@ def wait_pools(note, ks):
                     expected_pools(), 180, 'cinder get-pools to list %s'
                     % ', '.join(expected_pools()), 'cinder-volume',
                     interval=1)
-    note.append(', '.join(expected_pools()))
+    note.append(', '.join(s.BACKENDS))
 
 
 def volume_types(note, ks):

@@ -57,8 +57,9 @@ def rows():
                 ok = (pools == cinder.expected_pools() and
                       len(states) == len(s.BACKENDS) and
                       all(st == 'up' for st in states))
-                detail = 'services %s; pools %s' % (
-                    ','.join(states or ['unknown']), ','.join(pools) or '-')
+                detail = '%d/%d up: %s' % (
+                    states.count('up'), len(s.BACKENDS),
+                    ', '.join(p.split('#')[-1] for p in pools) or '-')
         out.append((name, ok, pid, port, processes.service_rss_mb(name),
                     detail))
     return out

@@ -70,7 +70,7 @@ def cmd_up(args):
         cmd_down(args)
         existing = None
     quota_mib = image_quota(args)
-    say('cloud up: repo %s, osd store %s, driver %s%s' % (
+    say('cloud up: %s\n  osd store %s, driver %s%s' % (
         s.REPO, store, driver, ', image quota %d MiB' % quota_mib
         if quota_mib else ''))
     install.install_all(driver)
@@ -124,7 +124,7 @@ def cmd_up(args):
         keystone.start(n, changed['keystone'])
     with step('rabbitmq ready') as n:
         broker.wait(n)
-    with step('cinder-volume start (after scheduler queue)') as n:
+    with step('cinder-volume (after scheduler queue)') as n:
         cinder.start_volume(n)
     with step('cinder-api start') as n:
         cinder.start(n, 'cinder-api')
@@ -133,15 +133,15 @@ def cmd_up(args):
     with step('keystone projects/users/catalog') as n:
         keystone.resources(n)
     if quota_mib:
-        with step('keystone unified limits for glance') as n:
+        with step('keystone limits for glance') as n:
             endpoint = keystone.image_limits(n, quota_mib)
         if glance.write_config(endpoint):
-            with step('glance-api restart (use_keystone_limits)') as n:
+            with step('glance-api restart (keystone limits)') as n:
                 glance.start(n, True)
     with step('glance-api ready') as n:
         glance.wait(n)
     if quota_mib:
-        with step('glance image quota (GET /v2/info/usage)') as n:
+        with step('glance quota (GET /v2/info/usage)') as n:
             check_image_quota(n, quota_mib)
     with step('cinder-api ready') as n:
         cinder.api_wait(n)
@@ -158,9 +158,10 @@ def cmd_up(args):
     with step('ceph healthy') as n:
         ceph.wait_healthy(n)
     clients.write_env_files()
-    say('[%6.1fs] done. source %s (demo) or %s (admin)' % (
-        time.monotonic() - util.T0, os.path.join(s.CLOUD, 'openrc'),
-        os.path.join(s.CLOUD, 'admin-openrc')))
+    say('[%6.1fs] done. For the CLIs: source %s\n%11s(demo user) or '
+        '%s (admin)' % (time.monotonic() - util.T0,
+                        os.path.join(s.CLOUD, 'openrc'), '',
+                        os.path.join(s.CLOUD, 'admin-openrc')))
     if not health.print_rows(health.rows()):
         raise Fail('some service is not healthy (see table above)')
     return 0

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import textwrap
 import threading
 import time
 
@@ -27,19 +28,37 @@ def say(msg):
     print(msg, flush=True)
 
 
+WIDTH = 100  # columns of the output, notes wrapped below their step
+TITLE = 34
+
+
 @contextlib.contextmanager
 def step(title):
-    """Print one line per step: time since start, title, result, duration."""
+    """Print one line per step: time since start, title, result, duration.
+
+    A result too long for the line goes on, wrapped, below it.
+    """
     start = time.monotonic()
-    print('[%6.1fs] %-44s' % (start - T0, title), end=' ', flush=True)
+    print('[%6.1fs] %-*s' % (start - T0, TITLE, title), end=' ', flush=True)
     note = []
     try:
         yield note
     except BaseException:
         print('FAILED (%.1fs)' % (time.monotonic() - start), flush=True)
         raise
-    print('%s (%.1fs)' % ('; '.join(note) if note else 'ok',
-                          time.monotonic() - start), flush=True)
+    text = '%s (%.1fs)' % ('; '.join(note) if note else 'ok',
+                           time.monotonic() - start)
+    print(wrap_after(text, WIDTH - 11 - max(TITLE, len(title))),
+          flush=True)
+
+
+def wrap_after(text, room):
+    """What fits of text in room columns, the rest wrapped below it."""
+    words, first = text.split(), ''
+    while words and len(first) + len(words[0]) + (1 if first else 0) <= room:
+        first += (' ' if first else '') + words.pop(0)
+    rest = textwrap.wrap(' '.join(words), WIDTH - 11)
+    return '\n'.join([first] + [' ' * 11 + r for r in rest])
 
 
 def base_env():
