@@ -271,15 +271,26 @@ def report():
     }
 
 
+def pg_serves(state):
+    """Whether PGs in this state serve I/O.
+
+    Any active PG does: snaptrim, scrubbing and the like are background
+    work (e.g. active+clean+snaptrim after images go).
+    """
+    parts = set(state.split('+'))
+    return 'active' in parts and not parts & {
+        'stale', 'down', 'incomplete', 'inconsistent', 'peering'}
+
+
 def problems(rep):
     """What is wrong with the cluster, or [] when it can serve."""
     out = []
     if rep['health'] not in ('HEALTH_OK', 'HEALTH_WARN') or rep['harmful']:
         out += ['%s: %s' % (name, rep['checks'][name])
                 for name in rep['harmful']] or [rep['health']]
-    bad = {st: n for st, n in rep['pgs'].items() if st != 'active+clean'}
+    bad = {st: n for st, n in rep['pgs'].items() if not pg_serves(st)}
     if bad:
-        out.append('PGs not active+clean: %s' % ', '.join(
+        out.append('PGs that cannot serve: %s' % ', '.join(
             '%d %s' % (n, st) for st, n in sorted(bad.items())))
     return out
 
