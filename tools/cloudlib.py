@@ -12,11 +12,12 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Helpers shared by tools/demo and tools/bench: the real CLIs, and Ceph.
+"""Helpers shared by the tools and tests: the venv, the real CLIs.
 
 Every action goes through the real `openstack` and `cinder` clients with
-the local cloud's openrc files; Ceph is read and written with the admin
-keyring only to put known data into volumes and to show where images live.
+the local cloud's openrc files. Ceph, read and written with the admin
+keyring only to put known data into volumes and to show where images live,
+is tools/cephlib.py.
 """
 
 import hashlib
@@ -35,17 +36,41 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
-def reexec_in_venv():
-    """Run the calling script with the project's venv python."""
-    if (os.path.exists(VENV_PYTHON) and
-            os.path.realpath(sys.prefix) != os.path.join(REPO, '.venv')):
-        os.execv(VENV_PYTHON, [VENV_PYTHON] + sys.argv)
+CLOUD_TOOL = os.path.join(REPO, 'tools', 'cloud')
+UP_DONE = 'CLOUD_UP_DONE'  # set once tools/cloud up has run for this tool
 
 
-def cloud_up(extra=()):
-    subprocess.run(['python3',
-                    os.path.join(REPO, 'tools', 'cloud'), 'up'] +
-                   list(extra), check=True)
+def in_venv():
+    return os.path.realpath(sys.prefix) == os.path.realpath(
+        os.path.join(REPO, '.venv'))
+
+
+def enter_venv(cloud_up=False):
+    """Go on in the project's venv, which has the clients and rados/rbd.
+
+    A tool may be started with any python3, from any directory, before the
+    venv exists. With cloud_up, `tools/cloud up` (stdlib only) runs first,
+    in this interpreter: it installs the venv and starts the cloud. Then
+    the tool starts again in the venv's python with the same arguments.
+    """
+    if cloud_up and not os.environ.get(UP_DONE):
+        cloud_up_now()
+    if in_venv():
+        return
+    if not os.path.exists(VENV_PYTHON):
+        sys.exit('%s: no %s yet: run tools/cloud up first' % (
+            os.path.basename(sys.argv[0]), os.path.dirname(VENV_BIN)))
+    os.execv(VENV_PYTHON, [VENV_PYTHON] + sys.argv)
+
+
+def cloud_up_now(extra=()):
+    """tools/cloud up, once per tool run (re-execs inherit the mark)."""
+    rc = subprocess.run([sys.executable, CLOUD_TOOL, 'up'] +
+                        list(extra)).returncode
+    if rc:
+        sys.exit('%s: tools/cloud up failed (exit %d), see above' % (
+            os.path.basename(sys.argv[0]), rc))
+    os.environ[UP_DONE] = '1'
 
 
 def read_openrc(name='openrc'):
@@ -219,79 +244,10 @@ def download_sha256(image_id, path):
     return digest.hexdigest()
 
 
-class Ceph(object):
-    """Admin access to the cluster (.cloud/ceph.conf, admin keyring)."""
-
-    def __init__(self):
-        import rados
-        import rbd
-        self.rbd = rbd
-        self.cluster = rados.Rados(conffile=os.path.join(CLOUD, 'ceph.conf'),
-                                   rados_id='admin')
-        self.cluster.connect()
-        self.ioctx = {p: self.cluster.open_ioctx(p)
-                      for p in ('volumes', 'images')}
-
-    def close(self):
-        for ioctx in self.ioctx.values():
-            ioctx.close()
-        self.cluster.shutdown()
-
-    def fill(self, pool, name, nbytes, seed):
-        """Write nbytes of incompressible, seeded data from offset 0."""
-        rng = hashlib.shake_256(seed.encode())
-        block = rng.digest(4 * MiB)
-        with self.rbd.Image(self.ioctx[pool], name) as img:
-            for offset in range(0, nbytes, 4 * MiB):
-                n = min(4 * MiB, nbytes - offset)
-                chunk = hashlib.sha256(b'%d' % offset).digest() + block[32:n]
-                img.write(chunk[:n], offset)
-
-    def digest(self, pool, name, algo='sha256', snap=None):
-        """Hex digest of every byte of an image (or of one snapshot)."""
-        digest = hashlib.new(algo)
-        with self.rbd.Image(self.ioctx[pool], name, snapshot=snap,
-                            read_only=True) as img:
-            size = img.size()
-            for offset in range(0, size, 4 * MiB):
-                digest.update(img.read(offset, min(4 * MiB, size - offset)))
-        return digest.hexdigest()
-
-    def sha256(self, pool, name, snap=None):
-        return self.digest(pool, name, 'sha256', snap)
-
-    def journal(self):
-        """The driver's upload journal: {image id: record dict}.
-
-        The RADOS object ``rbd_upload_clone.journal`` in the volumes pool
-        (see cinder_rbd_upload_clone/journal.py), read as the admin.
-        """
-        import rados
-        with rados.ReadOpCtx() as op:
-            it, _ret = self.ioctx['volumes'].get_omap_vals(op, '', '', -1)
-            try:
-                self.ioctx['volumes'].operate_read_op(
-                    op, 'rbd_upload_clone.journal')
-            except rados.ObjectNotFound:
-                return {}
-            return {k: json.loads(v) for k, v in it}
-
-    def describe(self, pool, name):
-        """'pool/name' plus its clone parent, for humans."""
-        with self.rbd.Image(self.ioctx[pool], name, read_only=True) as img:
-            try:
-                parent = '%s/%s@%s' % tuple(img.parent_info())
-            except self.rbd.ImageNotFound:
-                parent = None
-        if parent:
-            return '%s/%s (COW clone of %s)' % (pool, name, parent)
-        return '%s/%s (own data, no parent)' % (pool, name)
-
-
 def table(headers, rows):
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = '  '.join('%-*s' % (w, h) for w, h in zip(widths, headers))
     out = [line, '  '.join('-' * w for w in widths)]
     for row in rows:
         out.append('  '.join('%-*s' % (w, c) for w, c in zip(widths, row)))
-    return '\n'.join(out)
+    return '\n'.join(x.rstrip() for x in out)

@@ -12,20 +12,30 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""List RBD images and snapshots that nothing owns.
+"""List RBD images, snapshots and trash entries that nothing owns.
 
 Looks at the volumes and images pools of a Ceph cluster and at what Cinder
-and Glance know (admin credentials), and prints every RBD image or snapshot
-that no Cinder volume, Cinder snapshot or Glance image owns:
+and Glance know (admin credentials), and prints every RBD image, snapshot
+or trash entry that no Cinder volume, Cinder snapshot or Glance image owns,
+one line each with its kind:
 
-* volumes/volume-<id>            a Cinder volume with that id exists
-* volumes/volume-<id>.deleted    kept by the driver: one of its snapshots
-                                 still has a clone
-* volumes/<vol>@snapshot-<id>    a Cinder snapshot with that id exists
-* volumes/<vol>@<x>.clone_snap   it has a clone (a volume or an image)
-* volumes/<vol>@upload-<img>.clone_snap
-                                 it has a clone and Glance image <img> exists
-* images/<id>, images/<id>@snap  Glance image <id> exists
+  kind                       what is owned, and by what
+  orphan-image               images/<id>, images/<id>@snap: Glance image <id>
+                             exists (an orphan clone is one of these)
+  orphan-volume              volumes/volume-<id>: Cinder volume <id> exists
+  deleted-volume-unneeded    volumes/volume-<id>.deleted: kept by the driver
+                             while one of its snapshots still has a clone
+                             (upstream's RBD driver leaves such volumes with
+                             childless <clone>.clone_snap snapshots)
+  orphan-snapshot            volumes/<vol>@snapshot-<id>: Cinder snapshot
+                             <id> exists
+  orphan-upload-snapshot     volumes/<vol>@upload-<img>.clone_snap: it has a
+                             clone and Glance image <img> exists
+  orphan-clone-snapshot      volumes/<vol>@<x>.clone_snap: it has a clone
+  unknown-snapshot           any other snapshot
+  trash                      <pool>/trash/<id> (<name>): an RBD trash entry
+                             is kept while it has clones or its deferred
+                             deletion is not due yet
 
 Exit status: 0 when nothing leaks, 1 when something does, 2 on errors.
 
@@ -37,6 +47,7 @@ import json
 import os
 import shlex
 import sys
+import time
 
 EXIT_CLEAN, EXIT_LEAKS, EXIT_ERROR = 0, 1, 2
 
@@ -116,65 +127,91 @@ def owners(env):
     return volumes, snapshots, images
 
 
-def rbd_inventory(ceph_conf, rados_id, pools):
-    """{(pool, image): {snapshot: [children]}} of ``pools``."""
+def _snap_children(rbd, img):
+    snaps = {}
+    for s in img.list_snaps():
+        img.set_snap(s['name'])
+        snaps[s['name']] = list(img.list_children())
+        img.set_snap(None)
+    return snaps
+
+
+def rbd_inventory(ceph_conf, rados_id, pools, now=None):
+    """What is in ``pools``: (tree, trash leaks).
+
+    tree: {(pool, image): {snapshot: [children]}}; trash leaks: [(kind,
+    item)] of trash entries whose deferred deletion is due and that no
+    clone needs.
+    """
     import rados
     import rbd
 
+    now = time.time() if now is None else now
     cluster = rados.Rados(conffile=ceph_conf, rados_id=rados_id)
     cluster.connect()
-    result = {}
+    tree, trash = {}, []
     try:
         for pool in pools:
             with cluster.open_ioctx(pool) as ioctx:
                 for name in rbd.RBD().list(ioctx):
                     try:
                         with rbd.Image(ioctx, name, read_only=True) as img:
-                            snaps = {}
-                            for s in img.list_snaps():
-                                img.set_snap(s['name'])
-                                snaps[s['name']] = list(img.list_children())
-                                img.set_snap(None)
-                            result[(pool, name)] = snaps
+                            tree[(pool, name)] = _snap_children(rbd, img)
                     except rbd.ImageNotFound:
                         pass
+                for entry in rbd.RBD().trash_list(ioctx):
+                    due = entry.get('deferment_end_time')
+                    if due and due.timestamp() > now:
+                        continue   # deferred deletion, not due yet
+                    try:
+                        with rbd.Image(ioctx, image_id=entry['id'],
+                                       read_only=True) as img:
+                            if any(_snap_children(rbd, img).values()):
+                                continue
+                    except rbd.ImageNotFound:
+                        continue
+                    trash.append(('trash', '%s/trash/%s (%s)' % (
+                        pool, entry['id'], entry['name'])))
     finally:
         cluster.shutdown()
-    return result
+    return tree, trash
 
 
 def leaks(inventory, volumes, snapshots, images, volumes_pool='volumes',
           images_pool='images'):
-    """What no volume, snapshot or image owns, as pool/image[@snap]."""
+    """[(kind, item)] of what no volume, snapshot or image owns."""
     found = []
     for (pool, name), snaps in sorted(inventory.items()):
         if pool == images_pool:
             if name not in images:
-                found.append('%s/%s' % (pool, name))
-                found.extend('%s/%s@%s' % (pool, name, s) for s in snaps)
+                found.append(('orphan-image', '%s/%s' % (pool, name)))
+                found.extend(('orphan-image', '%s/%s@%s' % (pool, name, s))
+                             for s in snaps)
             continue
         if pool != volumes_pool:
             continue
-        base = name[:-len('.deleted')] if name.endswith('.deleted') else name
-        vol_id = base[len('volume-'):] if base.startswith('volume-') else None
         if name.endswith('.deleted'):
-            owned = any(children for children in snaps.values())
-        else:
-            owned = vol_id in volumes
-        if not owned:
-            found.append('%s/%s' % (pool, name))
+            if not any(children for children in snaps.values()):
+                found.append(('deleted-volume-unneeded',
+                              '%s/%s' % (pool, name)))
+        elif not (name.startswith('volume-') and
+                  name[len('volume-'):] in volumes):
+            found.append(('orphan-volume', '%s/%s' % (pool, name)))
         for snap, children in snaps.items():
             if snap.startswith('snapshot-'):
+                kind = 'orphan-snapshot'
                 ok = snap[len('snapshot-'):] in snapshots
             elif snap.startswith('upload-') and snap.endswith('.clone_snap'):
+                kind = 'orphan-upload-snapshot'
                 image_id = snap[len('upload-'):-len('.clone_snap')]
                 ok = bool(children) and image_id in images
             elif snap.endswith('.clone_snap'):
+                kind = 'orphan-clone-snapshot'
                 ok = bool(children)
             else:
-                ok = False
+                kind, ok = 'unknown-snapshot', False
             if not ok:
-                found.append('%s/%s@%s' % (pool, name, snap))
+                found.append((kind, '%s/%s@%s' % (pool, name, snap)))
     return found
 
 
@@ -185,19 +222,20 @@ def run(ceph_conf, rados_id, openrc, volumes_pool, images_pool, as_json,
     err = err or sys.stderr
     try:
         volumes, snapshots, images = owners(credentials(openrc))
-        inventory = rbd_inventory(ceph_conf, rados_id,
-                                  (volumes_pool, images_pool))
+        inventory, trash = rbd_inventory(ceph_conf, rados_id,
+                                         (volumes_pool, images_pool))
     except Exception as e:
         print('leak-check: %s: %s' % (type(e).__name__, e), file=err)
         return EXIT_ERROR
     found = leaks(inventory, volumes, snapshots, images, volumes_pool,
-                  images_pool)
+                  images_pool) + trash
     if as_json:
-        print(json.dumps({'leaks': found, 'rbd_images': len(inventory)}),
-              file=out)
+        print(json.dumps({'leaks': [{'kind': k, 'item': i}
+                                    for k, i in found],
+                          'rbd_images': len(inventory)}), file=out)
     else:
-        for item in found:
-            print('LEAK %s' % item, file=out)
+        for kind, item in found:
+            print('LEAK %-24s %s' % (kind, item), file=out)
         print('%d leak(s) among %d RBD image(s)' % (len(found),
                                                     len(inventory)),
               file=out)

@@ -22,10 +22,7 @@ location list with Cinder's service user (it needs the service role).
 """
 
 import os
-import signal
-import subprocess
 import sys
-import time
 
 import fixtures
 from glanceclient import client as glance_client
@@ -135,10 +132,6 @@ class E2ETestCase(testtools.TestCase):
         """What Glance's os_hash_value must be for an image of the volume."""
         return self.ceph.digest('volumes', 'volume-%s' % vol_id, 'sha512')
 
-    def ceph_rbd_image(self, pool, name):
-        import rbd
-        return rbd.Image(self.ceph.ioctx[pool], name, read_only=True)
-
     def wait_hash(self, image_id, timeout=180):
         def check():
             image = self.glance.images.get(image_id)
@@ -182,49 +175,19 @@ class E2ETestCase(testtools.TestCase):
         wait_for('no leaks', check, timeout, interval=3)
 
 
-def cinder_volume_pids():
-    """cinder-volume's pid and its per-backend children."""
-    with open(os.path.join(cloudlib.CLOUD, 'pids', 'cinder-volume.pid')) as f:
-        parent = int(f.read().split()[0])
-    children = []
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            try:
-                with open('/proc/%s/stat' % entry) as f:
-                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == parent:
-                children.append(int(entry))
-    return parent, children
+cloud = fbase.cloud
 
 
 def freeze_cinder_volume():
     """Stop every cinder-volume process where it stands (SIGSTOP)."""
-    parent, children = cinder_volume_pids()
-    os.kill(parent, signal.SIGSTOP)   # first: it would respawn children
-    for pid in children:
-        os.kill(pid, signal.SIGSTOP)
-    return [parent] + children
+    cloud('kill', '--signal', 'STOP', 'cinder-volume')
 
 
-def crash_cinder_volume(pids=None):
+def crash_cinder_volume():
     """SIGKILL cinder-volume (as a host crash would); wait until gone."""
-    pids = pids or freeze_cinder_volume()
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(
-            os.path.exists('/proc/%d/stat' % p) and
-            open('/proc/%d/stat' % p).read().rsplit(')', 1)[1].split()[0]
-            != 'Z' for p in pids):
-        time.sleep(0.1)
+    cloud('kill', 'cinder-volume')
 
 
 def restart_cinder_volume():
     """Start what is down again (tools/cloud up: only cinder-volume)."""
-    subprocess.run(['python3', os.path.join(fbase.REPO, 'tools', 'cloud'),
-                    'up'], check=True, capture_output=True, timeout=600)
+    cloud('up')

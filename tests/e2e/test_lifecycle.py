@@ -125,18 +125,19 @@ class LifecycleTestCase(base.E2ETestCase):
         # journal holds the upload: it is between its clone and Glance
         # serving it.
         deadline = time.monotonic() + 60
-        pids = marks = None
+        frozen = marks = None
         while time.monotonic() < deadline:
             if image_id in set(rbd.RBD().list(self.ceph.ioctx['images'])):
                 marks = self.ceph.journal().get(image_id)
                 if marks and marks['state'] == 'pending':
-                    pids = base.freeze_cinder_volume()
+                    base.freeze_cinder_volume()
+                    frozen = True
                     break
             time.sleep(0.005)
-        self.assertIsNotNone(pids, 'never saw the pending clone (images '
+        self.assertIsNotNone(frozen, 'never saw the pending clone (images '
                              'now: %s)' % (set(rbd.RBD().list(
                                  self.ceph.ioctx['images'])) - before))
-        base.crash_cinder_volume(pids)
+        base.crash_cinder_volume()
         self.addCleanup(base.restart_cinder_volume)
         crashed = self.ceph.inventory()
         self.addDetail('after crash', testtools.content.text_content(
@@ -175,10 +176,10 @@ class LifecycleTestCase(base.E2ETestCase):
         sha512 = self.volume_sha512(vol['id'])
         image_id = self.upload(vol['id'], 'e2e-flatten-image')['id']
         # The upload returned as a clone: crash while the flatten runs.
-        pids = base.freeze_cinder_volume()
+        base.freeze_cinder_volume()
         record = self.ceph.journal().get(image_id)
         parent = self.ceph.parent('images', image_id)
-        base.crash_cinder_volume(pids)
+        base.crash_cinder_volume()
         self.addCleanup(base.restart_cinder_volume)
         self.assertEqual('flatten', (record or {}).get('state'),
                          'the flatten finished before the crash')

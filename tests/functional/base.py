@@ -24,13 +24,11 @@ nothing it did not expect is left.
 
 import configparser
 import hashlib
-import json
 import os
 import subprocess
 import sys
 import time
 import types
-import uuid
 
 from unittest import mock
 
@@ -39,7 +37,6 @@ from glanceclient import client as glance_client
 from keystoneauth1 import identity
 from keystoneauth1 import session as ks_session
 from oslo_config import cfg
-import rbd
 import testtools
 
 from cinder import context as cinder_context
@@ -62,6 +59,7 @@ MiB = 1024 * 1024
 _conf_loaded = False
 
 sys.path.insert(0, os.path.join(REPO, 'tools'))
+import cephlib  # noqa: E402
 import cloudlib  # noqa: E402
 
 
@@ -98,63 +96,23 @@ def load_cinder_conf():
         _conf_loaded = True
 
 
-class Ceph(cloudlib.Ceph):
-    """Admin access to the cluster, for setting up and checking."""
+# The one Ceph helper of tools and tests (tools/cephlib.py).
+Ceph = cephlib.Ceph
 
-    def inventory(self):
-        """{pool/image: sorted snapshot names} of both pools."""
-        result = {}
-        for pool, ioctx in self.ioctx.items():
-            for name in rbd.RBD().list(ioctx):
-                try:
-                    with rbd.Image(ioctx, name, read_only=True) as img:
-                        result['%s/%s' % (pool, name)] = sorted(
-                            s['name'] for s in img.list_snaps())
-                except rbd.ImageNotFound:
-                    pass
-        return result
 
-    def create_volume(self, size=64 * MiB, seed=None):
-        """An RBD volume image filled with known data; returns name, sha."""
-        name = 'volume-%s' % uuid.uuid4()
-        rbd.RBD().create(self.ioctx['volumes'], name, size,
-                         old_format=False, features=int(
-                             self.cluster.conf_get('rbd_default_features')))
-        digest = hashlib.sha256()
-        block = hashlib.sha256((seed or name).encode()).digest() * (MiB // 32)
-        with rbd.Image(self.ioctx['volumes'], name) as img:
-            for offset in range(0, size, MiB):
-                chunk = block[:min(MiB, size - offset)]
-                chunk = chunk[:-8] + offset.to_bytes(8, 'big')
-                img.write(chunk, offset)
-                digest.update(chunk)
-        return name, digest.hexdigest()
+def cloud(*args):
+    """tools/cloud, the one place that knows the services' processes.
 
-    def set_pool_quota(self, pool, max_bytes):
-        ret, _out, err = self.cluster.mon_command(json.dumps({
-            'prefix': 'osd pool set-quota', 'pool': pool,
-            'field': 'max_bytes', 'val': str(max_bytes)}), b'')
-        if ret:
-            raise RuntimeError('set-quota %s: %s' % (pool, err))
-
-    def parent(self, pool, name):
-        with rbd.Image(self.ioctx[pool], name, read_only=True) as img:
-            try:
-                return tuple(img.parent_info())
-            except rbd.ImageNotFound:
-                return None
-
-    def remove(self, pool, name):
-        """Remove an image and its snapshots (test cleanup)."""
-        try:
-            with rbd.Image(self.ioctx[pool], name) as img:
-                for snap in img.list_snaps():
-                    if img.is_protected_snap(snap['name']):
-                        img.unprotect_snap(snap['name'])
-                    img.remove_snap(snap['name'])
-            rbd.RBD().remove(self.ioctx[pool], name)
-        except rbd.ImageNotFound:
-            pass
+    For example cloud('kill', 'cinder-volume') to crash it, cloud('up') to
+    start it again.
+    """
+    proc = subprocess.run([sys.executable, os.path.join(
+        REPO, 'tools', 'cloud')] + list(args), capture_output=True,
+        text=True, timeout=600)
+    if proc.returncode:
+        raise AssertionError('tools/cloud %s failed (%d): %s' % (
+            ' '.join(args), proc.returncode, proc.stdout + proc.stderr))
+    return proc.stdout
 
 
 def fake_volume(name, size_gb=1):

@@ -185,11 +185,15 @@ class LeakCheckTestCase(testtools.TestCase):
 
     def test_leaks(self):
         found = leak_check.leaks(self.INVENTORY, {'a', 'c'}, {'s'}, {'img'})
-        self.assertEqual(['images/orphan', 'images/orphan@snap',
-                          'volumes/volume-b.deleted',
-                          'volumes/volume-b.deleted@x.clone_snap',
-                          'volumes/volume-c@upload-old.clone_snap',
-                          'volumes/volume-gone'], found)
+        self.assertEqual(
+            [('orphan-image', 'images/orphan'),
+             ('orphan-image', 'images/orphan@snap'),
+             ('deleted-volume-unneeded', 'volumes/volume-b.deleted'),
+             ('orphan-clone-snapshot',
+              'volumes/volume-b.deleted@x.clone_snap'),
+             ('orphan-upload-snapshot',
+              'volumes/volume-c@upload-old.clone_snap'),
+             ('orphan-volume', 'volumes/volume-gone')], found)
 
     def test_nothing_leaks(self):
         inventory = {('volumes', 'volume-a'): {}, ('images', 'i'): {}}
@@ -201,7 +205,7 @@ class LeakCheckTestCase(testtools.TestCase):
         with mock.patch.object(leak_check, 'owners',
                                return_value=({'a', 'c'}, {'s'}, {'img'})), \
                 mock.patch.object(leak_check, 'rbd_inventory',
-                                  return_value=inventory) as inv:
+                                  return_value=(inventory, [])) as inv:
             code = leak_check.run('/ceph.conf', 'admin', None, 'volumes',
                                   'images', as_json, out=out, err=err)
         inv.assert_called_once_with('/ceph.conf', 'admin',
@@ -212,7 +216,8 @@ class LeakCheckTestCase(testtools.TestCase):
         code, out, _err = self._run(self.INVENTORY)
         self.assertEqual(leak_check.EXIT_LEAKS, code)
         lines = out.splitlines()
-        self.assertEqual('LEAK images/orphan', lines[0])
+        self.assertEqual('LEAK orphan-image             images/orphan',
+                         lines[0])
         self.assertEqual('6 leak(s) among 7 RBD image(s)', lines[-1])
 
     def test_run_clean_json(self):

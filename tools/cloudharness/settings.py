@@ -1,0 +1,151 @@
+# Copyright 2026 cinder-rbd-upload-clone developers
+#
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Where everything lives and the fixed settings of the local cloud.
+
+Every piece of state is under <repo>/.cloud (git-ignored); the venv is
+<repo>/.venv. All services bind 127.0.0.1 on fixed ports.
+"""
+
+import os
+
+# Layout -------------------------------------------------------------------
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+CLOUD = os.path.join(REPO, '.cloud')
+VENV = os.path.join(REPO, '.venv')
+VBIN = os.path.join(VENV, 'bin')
+VPY = os.path.join(VBIN, 'python')
+PIDS = os.path.join(CLOUD, 'pids')
+LOGS = os.path.join(CLOUD, 'logs')
+CEPH_CONF = os.path.join(CLOUD, 'ceph.conf')
+CEPH_DIR = os.path.join(CLOUD, 'ceph')
+MON_DATA = os.path.join(CEPH_DIR, 'mon', 'ceph-a')
+MGR_DATA = os.path.join(CEPH_DIR, 'mgr', 'ceph-x')
+OSD_DATA = os.path.join(CEPH_DIR, 'osd', 'ceph-0')
+RMQ_DIR = os.path.join(CLOUD, 'rabbitmq')
+KS_DIR = os.path.join(CLOUD, 'keystone')
+GL_DIR = os.path.join(CLOUD, 'glance')
+CI_DIR = os.path.join(CLOUD, 'cinder')
+DB_DIR = os.path.join(CLOUD, 'mariadb')
+DB_SOCKET = os.path.join(DB_DIR, 'mariadb.sock')
+ETC_CEPH = os.path.join(CLOUD, 'etc-ceph')
+# Set in the environment of every process we start: how `down` finds
+# strays whose pid file was lost.
+MARK = 'CLOUD_HARNESS_DIR'
+
+# Network ------------------------------------------------------------------
+HOST = '127.0.0.1'
+MON_PORT = 6790
+RABBIT_PORT = 5672
+RABBIT_DIST_PORT = 25672
+KEYSTONE_PORT = 5000
+GLANCE_PORT = 9292
+CINDER_PORT = 8776
+DB_PORT = 13306  # not 3306: leave a system MariaDB/MySQL alone
+KEYSTONE_URL = 'http://%s:%d' % (HOST, KEYSTONE_PORT)
+AUTH_URL = KEYSTONE_URL + '/v3'
+GLANCE_URL = 'http://%s:%d' % (HOST, GLANCE_PORT)
+CINDER_URL = 'http://%s:%d' % (HOST, CINDER_PORT)
+REGION = 'RegionOne'
+
+# Loopback-only development credentials ------------------------------------
+ADMIN_PASSWORD = 'admin'
+PASSWORDS = {'cinder': 'cinder', 'glance': 'glance', 'demo': 'demo'}
+RABBIT_USER, RABBIT_PASS = 'openstack', 'openstack'
+DB_USER, DB_PASS = 'openstack', 'openstack'
+RBD_SECRET_UUID = '4b5fd580-360c-4f8c-abb5-c83bb9a3f964'
+
+# Cinder backends ----------------------------------------------------------
+# rbd-clone: the clone upload as shipped (clone_upload_flatten = never);
+# rbd-flatten: the same with clone_upload_flatten = background;
+# rbd-generic: enable_clone_optimization off, i.e. upstream's upload.
+BACKENDS = ('rbd-clone', 'rbd-flatten', 'rbd-generic')
+VOLUME_TYPES = {'clone': 'rbd-clone', 'clone-flatten': 'rbd-flatten',
+                'generic': 'rbd-generic'}
+FLATTEN_POLICY = {'rbd-flatten': 'background'}
+DEFAULT_DRIVER = 'cinder_rbd_upload_clone.driver.RBDUploadCloneDriver'
+UPSTREAM_DRIVER = 'cinder.volume.drivers.rbd.RBDDriver'
+VOLUME_API_VERSION = '3.1'
+
+# Ceph ---------------------------------------------------------------------
+OSD_STORES = ('bluestore', 'memstore')
+DEFAULT_OSD_STORE = 'bluestore'
+GiB = 1 << 30
+# bluestore: a sparse file .cloud/ceph/osd/ceph-0/block of this size; only
+# what is written takes disk space.
+BLUESTORE_BYTES = 64 * GiB
+# memstore: the OSD's data lives in RAM, up to this much.
+MEMSTORE_BYTES = 6 * GiB
+POOLS = ('volumes', 'images')
+CEPH_CLIENTS = {
+    'cinder': ['mon', 'profile rbd',
+               'osd', 'profile rbd pool=volumes, profile rbd pool=images',
+               'mgr', 'profile rbd pool=volumes, profile rbd pool=images'],
+    'glance': ['mon', 'profile rbd',
+               'osd', 'profile rbd pool=images, '
+                      'profile rbd-read-only pool=volumes',
+               'mgr', 'profile rbd pool=images'],
+}
+
+# Glance image quota (Keystone unified limits), off unless asked for -------
+IMAGE_SIZE_TOTAL_MIB = 3072
+GLANCE_LIMITS = {  # Keystone registered limits: defaults for every project
+    'image_size_total': 1000 * 1024,  # MiB
+    'image_stage_total': 1000 * 1024,  # MiB
+    'image_count_total': 1000,
+    'image_count_uploading': 100,
+}
+
+# Installation -------------------------------------------------------------
+# qemu-utils: cinder's generic upload converts non-raw formats with qemu-img
+APT_PACKAGES = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'ceph-common',
+                'python3-rados', 'python3-rbd', 'rabbitmq-server',
+                'mariadb-server', 'qemu-utils']
+PIP_PACKAGES = [('cinder', '==29.0.0'), ('glance', '==33.0.0'),
+                ('keystone', '==30.0.0'), ('python-openstackclient', ''),
+                ('python-cinderclient', ''), ('python-glanceclient', ''),
+                ('gunicorn', ''), ('PyMySQL', ''), ('stestr', ''),
+                ('ddt', '')]
+PY_VERSION = '3.11'  # must match Debian's rados/rbd extension modules
+
+# Services -----------------------------------------------------------------
+# Start order; `down` stops the groups of STOP_GROUPS in order.
+SERVICES = ['ceph-mon', 'ceph-mgr', 'ceph-osd', 'rabbitmq', 'mariadb',
+            'keystone', 'glance-api', 'cinder-api', 'cinder-scheduler',
+            'cinder-volume']
+STOP_GROUPS = [['cinder-volume', 'cinder-scheduler', 'cinder-api'],
+               ['glance-api'], ['keystone'], ['ceph-osd', 'ceph-mgr'],
+               ['ceph-mon'], ['rabbitmq'], ['mariadb']]
+PORTS = {'ceph-mon': MON_PORT, 'rabbitmq': RABBIT_PORT, 'mariadb': DB_PORT,
+         'keystone': KEYSTONE_PORT, 'glance-api': GLANCE_PORT,
+         'cinder-api': CINDER_PORT}
+ALIASES = {'cinder': ['cinder-api', 'cinder-scheduler', 'cinder-volume'],
+           'glance': ['glance-api'],
+           'ceph': ['ceph-mon', 'ceph-mgr', 'ceph-osd'],
+           'all': SERVICES}
+
+
+def services(names):
+    """Service names from names and aliases (cinder, glance, ceph, all)."""
+    from cloudharness.util import Fail
+    out = []
+    for n in names:
+        for svc in ALIASES.get(n, [n]):
+            if svc not in SERVICES:
+                raise Fail('unknown service %r (known: %s)' % (
+                    n, ', '.join(SERVICES + list(ALIASES))))
+            if svc not in out:
+                out.append(svc)
+    return out
