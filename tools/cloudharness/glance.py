@@ -90,7 +90,7 @@ def start(note, restart):
         env = util.base_env()
         env['OS_GLANCE_CONFIG_DIR'] = s.GL_DIR
         processes.spawn('glance-api', keystone.gunicorn_cmd(
-            'glance.wsgi.api:application', s.GLANCE_PORT, 4), env=env,
+            'glance.wsgi.api:application', s.GLANCE_PORT, 8), env=env,
             cwd=s.GL_DIR)
         note.append('started')
 

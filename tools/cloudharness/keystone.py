@@ -111,10 +111,13 @@ def db(note):
 
 
 def gunicorn_cmd(app, port, threads):
+    # --keep-alive 75 (gunicorn's default is 2 s): a client reusing a
+    # pooled connection just as the server closes it gets "Remote end
+    # closed connection without response"; seen with 8 uploads at once.
     return [os.path.join(s.VBIN, 'gunicorn'), '--bind',
             '%s:%d' % (s.HOST, port), '--workers', '1', '--threads',
             str(threads), '--timeout', '600', '--graceful-timeout', '5',
-            '--no-control-socket', app]
+            '--keep-alive', '75', '--no-control-socket', app]
 
 
 def start(note, restart):
