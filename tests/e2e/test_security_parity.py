@@ -28,8 +28,9 @@ API never sets it (it is read-only in the images API, even for admins),
 so a clone's is empty; for raw content Glance's ``size`` carries the same
 number.
 
-The quota table needs the cloud up with Glance on Keystone unified
-limits (``tools/cloud up --image-quota``); it is skipped otherwise.
+The quota table (:class:`QuotaParityTestCase`) turns Glance's Keystone
+unified limits on for its own tests (``tools/cloud up --image-quota``) and
+off after them.
 """
 
 import os
@@ -37,9 +38,14 @@ import shutil
 import subprocess
 import tempfile
 
+import fixtures
 import glanceclient.exc
+from keystoneauth1 import identity
+from keystoneauth1 import session as ks_session
+from keystoneclient.v3 import client as ks_client
 
 from tests.e2e import base
+from tests.functional import base as fbase
 
 GiB = base.GiB
 
@@ -177,19 +183,71 @@ class SecurityParityTestCase(base.E2ETestCase):
     def test_iso(self):
         self.check_vector('ISO', 'active')
 
-    # Glance's unified limits (tools/cloud up --image-quota).
 
-    def image_limits(self):
+
+class QuotaParityTestCase(base.E2ETestCase):
+    """Glance on Keystone unified limits (tools/cloud up --image-quota).
+
+    The class turns the quota on for its tests (glance-api restarts once)
+    and off again after them. The demo project's image_size_total is set
+    per test through Keystone's limits API.
+    """
+
+    LIMIT_MIB = 1536
+
+    @classmethod
+    def setUpClass(cls):
+        super(QuotaParityTestCase, cls).setUpClass()
+        os.environ['CLOUD_IMAGE_SIZE_TOTAL_MIB'] = str(cls.LIMIT_MIB)
         try:
-            usage = self.glance.info.get_usage()
-        except Exception:
-            usage = {}
-        if 'image_size_total' not in usage:
-            self.skipTest('Glance enforces no unified limits here: start '
-                          'the cloud with tools/cloud up --image-quota')
-        return usage['image_size_total']
+            fbase.cloud('up', '--image-quota')
+        finally:
+            del os.environ['CLOUD_IMAGE_SIZE_TOTAL_MIB']
 
-    def quota_outcome(self, volume_type):
+    @classmethod
+    def tearDownClass(cls):
+        fbase.cloud('up', '--no-image-quota')
+        super(QuotaParityTestCase, cls).tearDownClass()
+
+    def setUp(self):
+        super(QuotaParityTestCase, self).setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.set_limit(self.LIMIT_MIB)
+        self.addCleanup(self.set_limit, self.LIMIT_MIB)
+
+    def set_limit(self, mib):
+        """The demo project's image_size_total, as an admin of Keystone."""
+        env = base.cloudlib.read_openrc('admin-openrc')
+        sess = ks_session.Session(auth=identity.Password(
+            auth_url=env['OS_AUTH_URL'], username=env['OS_USERNAME'],
+            password=env['OS_PASSWORD'], system_scope='all',
+            user_domain_name=env.get('OS_USER_DOMAIN_NAME', 'Default')))
+        keystone = ks_client.Client(session=sess)
+        demo = keystone.projects.find(name='demo')
+        service = keystone.services.find(type='image')
+        limit = [lim for lim in keystone.limits.list(
+            service=service, project=demo,
+            resource_name='image_size_total')][0]
+        keystone.limits.update(limit, resource_limit=mib)
+        base.wait_for('Glance sees image_size_total %d' % mib,
+                      lambda: (self.usage()['limit'] == mib, None), 30)
+
+    def usage(self):
+        return self.glance.info.get_usage()['image_size_total']
+
+    def fill(self, mib):
+        """An image of ``mib`` MiB of the demo project's quota."""
+        path = os.path.join(self.tmp, 'filler')
+        with open(path, 'wb') as f:
+            f.truncate(mib * base.MiB)
+        image = base.openstack('image', 'create', '--disk-format', 'raw',
+                               '--container-format', 'bare', '--file',
+                               path, 'quota-filler')
+        self.addCleanup(self.delete_image_quietly, image['id'])
+        return image['id']
+
+    def outcome(self, volume_type):
+        """(status, cloned) of a 1 GiB volume's upload."""
         vol = self.create_volume('quota-%s' % volume_type,
                                  volume_type=volume_type)
         image_id = self.upload_async(vol['id'], 'quota-%s' % volume_type)
@@ -203,51 +261,34 @@ class SecurityParityTestCase(base.E2ETestCase):
             return image['status'] not in ('queued', 'saving'), image
         image = base.wait_for('image %s settled' % image_id, settled, 300)
         status = image['status'] if image else 'refused'
-        cloned = bool(image) and self.ceph.parent('images',
-                                                  image_id) is not None
-        return status, cloned, image_id, vol['id']
-
-    def fill_quota_to(self, free_mib):
-        """Upload small images until less than free_mib MiB are left."""
-        limits = self.image_limits()
-        fillers = []
-        while limits['limit'] - limits['usage'] >= free_mib:
-            size = min(1024, limits['limit'] - limits['usage'] -
-                       free_mib + 1)
-            path = os.path.join(self.tmp, 'filler')
-            with open(path, 'wb') as f:
-                f.truncate(size * base.MiB)
-            image = base.openstack('image', 'create', '--disk-format',
-                                   'raw', '--file', path,
-                                   'quota-filler')
-            fillers.append(image['id'])
-            self.addCleanup(self.delete_image_quietly, image['id'])
-            limits = self.image_limits()
-        return limits
-
-    def test_quota_inside_the_limit(self):
-        limits = self.image_limits()
-        if limits['limit'] - limits['usage'] < 2048:
-            self.skipTest('not 2 GiB of image quota left: %s' % limits)
-        for volume_type in ('clone', 'generic'):
-            status, cloned, image_id, vol_id = self.quota_outcome(
-                volume_type)
-            self.assertEqual('active', status)
-            self.assertEqual(volume_type == 'clone', cloned)
+        cloned = status == 'active' and self.ceph.parent(
+            'images', image_id) is not None
+        if image:
             self.delete_image(image_id)
-            self.delete_volume(vol_id)
+        self.delete_volume(vol['id'])
+        return status, cloned
 
-    def test_quota_past_the_limit(self):
-        # Less than the volume's 1 GiB left: the clone path does not
-        # clone; both uploads end as Glance decides for the generic copy.
-        self.fill_quota_to(512)
-        outcomes = {}
-        for volume_type in ('generic', 'clone'):
-            status, cloned, image_id, vol_id = self.quota_outcome(
-                volume_type)
-            outcomes[volume_type] = status
-            self.assertFalse(cloned, volume_type)
-            if status == 'active':
-                self.delete_image(image_id)
-            self.delete_volume(vol_id)
-        self.assertEqual(outcomes['generic'], outcomes['clone'])
+    def both(self):
+        return {t: self.outcome(t) for t in ('clone', 'generic')}
+
+    def test_inside_the_limit(self):
+        self.assertLessEqual(self.usage()['usage'] + 1024, self.LIMIT_MIB)
+        self.assertEqual({'clone': ('active', True),
+                          'generic': ('active', False)}, self.both())
+
+    def test_past_the_limit_after_the_upload(self):
+        # Within the limit now, past it after 1 GiB more: the clone path
+        # does not clone; Glance lets the generic copy through (it is
+        # not yet over), on both types.
+        self.fill(700)
+        used = self.usage()['usage']
+        self.assertGreater(used + 1024, self.LIMIT_MIB)
+        self.assertLessEqual(used, self.LIMIT_MIB)
+        self.assertEqual({'clone': ('active', False),
+                          'generic': ('active', False)}, self.both())
+
+    def test_already_over_the_limit(self):
+        self.fill(700)
+        self.set_limit(500)
+        self.assertEqual({'clone': ('refused', False),
+                          'generic': ('refused', False)}, self.both())
