@@ -24,6 +24,7 @@ generic upload writes the data and runs no task.
 
 import hashlib
 import io
+import json
 import os
 import re
 import time
@@ -383,7 +384,7 @@ class UploadCloneAdminTest(UploadCloneTestBase):
     def admin_get(self, path):
         resp, body = self.admin_images_client.get(path)
         self.admin_images_client.expected_success(200, resp.status)
-        return self.admin_images_client.deserialize(body)
+        return json.loads(body)
 
     def store_detail(self, store_id):
         for store in self.admin_get('info/stores/detail')['stores']:
