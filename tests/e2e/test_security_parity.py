@@ -50,6 +50,19 @@ from tests.functional import base as fbase
 GiB = base.GiB
 
 
+def upload_settled(test, vol_id, image_id):
+    """Wait for an upload to end; the image, or None once it is gone."""
+    test.wait_volume(vol_id, 'available')
+
+    def settled():
+        try:
+            image = test.glance.images.get(image_id)
+        except glanceclient.exc.HTTPNotFound:
+            return True, None
+        return image['status'] not in ('queued', 'saving', 'importing'), image
+    return base.wait_for('image %s settled' % image_id, settled, 300)
+
+
 def delete_after_upload(test, vol_id, volume_type):
     """Delete a volume after its upload; True if it needed a restart.
 
@@ -146,16 +159,7 @@ class SecurityParityTestCase(base.E2ETestCase):
         self.write_vector(vol['id'], self.vectors[vector])
         vol_sha = self.ceph.sha256('volumes', 'volume-%s' % vol['id'])
         image_id = self.upload_async(vol['id'], 'parity-%s' % volume_type)
-        self.wait_volume(vol['id'], 'available')
-
-        def settled():
-            try:
-                image = self.glance.images.get(image_id)
-            except glanceclient.exc.HTTPNotFound:
-                return True, None
-            return image['status'] not in ('queued', 'saving',
-                                           'importing'), image
-        image = base.wait_for('image %s settled' % image_id, settled, 300)
+        image = upload_settled(self, vol['id'], image_id)
         if image is None or image['status'] != 'active':
             result = ('refused', None, None, False)
         else:
@@ -270,15 +274,7 @@ class QuotaParityTestCase(base.E2ETestCase):
         vol = self.create_volume('quota-%s' % volume_type,
                                  volume_type=volume_type)
         image_id = self.upload_async(vol['id'], 'quota-%s' % volume_type)
-        self.wait_volume(vol['id'], 'available')
-
-        def settled():
-            try:
-                image = self.glance.images.get(image_id)
-            except glanceclient.exc.HTTPNotFound:
-                return True, None
-            return image['status'] not in ('queued', 'saving'), image
-        image = base.wait_for('image %s settled' % image_id, settled, 300)
+        image = upload_settled(self, vol['id'], image_id)
         status = image['status'] if image else 'refused'
         cloned = status == 'active' and self.ceph.parent(
             'images', image_id) is not None
