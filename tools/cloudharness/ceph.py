@@ -115,15 +115,41 @@ def conf_text(fsid, store):
                 # (pool create + rbd pool init: 8 s -> 0.4 s)
                 'paxos propose interval': '0.05',
                 'paxos min wait': '0.01',
-                # a dev disk is often < 30 % free: no MON_DISK_LOW warning
-                'mon data avail warn': '5',
-                'mon data avail crit': '1',
+                # A dev disk is often < 30 % free: no MON_DISK_LOW
+                # warning. Nor does the mon shut itself down on a big
+                # shared disk that is 99 % full but has GiBs to spare:
+                # `up` checks the free space itself (host_disk_check).
+                'mon data avail warn': '1',
+                'mon data avail crit': '0',
                 'log file': os.path.join(s.LOGS, 'ceph-$name.log')},
         'mgr': {'mgr data': os.path.join(s.CEPH_DIR, 'mgr', '$cluster-$id'),
                 'keyring': '$mgr_data/keyring',
                 'log file': os.path.join(s.LOGS, 'ceph-$name.log')},
         'osd': osd,
     })
+
+
+def host_disk_free():
+    """Bytes free on the file system that holds the cloud's data."""
+    path = s.CLOUD if os.path.isdir(s.CLOUD) else s.REPO
+    return shutil.disk_usage(path).free
+
+
+def host_disk_check():
+    """Fail before starting anything if the disk cannot hold the cloud.
+
+    The OSD's block file is sparse: it takes host disk as data is
+    written, and an OSD or mon that meets ENOSPC dies with no word on
+    the console. A full demo and test run writes about 4 GiB here.
+    """
+    free = host_disk_free()
+    if free < s.MIN_FREE_BYTES:
+        raise Fail('only %s free on the disk that holds %s; the cloud '
+                   'needs at least %s (OSD data, mon store, logs). Free '
+                   'some space (an old `tools/cloud down` leaves nothing '
+                   'behind), or lower CLOUD_MIN_FREE_GIB at your own risk'
+                   % (gib(free), s.CLOUD, gib(s.MIN_FREE_BYTES)))
+    return free
 
 
 def conf_fsid():

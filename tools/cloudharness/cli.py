@@ -18,6 +18,7 @@
 """
 
 import argparse
+import os
 import signal
 
 from cloudharness import processes
@@ -131,6 +132,11 @@ def main(argv=None):
             say('---- last 30 lines of %s ----' % processes.logfile(
                 e.service))
             say(processes.log_tail(e.service).rstrip())
+            own = s.DAEMON_LOGS.get(e.service)
+            if own:
+                path = os.path.join(s.LOGS, own)
+                say('---- last 30 lines of %s ----' % path)
+                say(processes.file_tail(path).rstrip())
         return 1
     except KeyboardInterrupt:
         say('\ninterrupted')

@@ -111,6 +111,8 @@ def print_ceph():
     for pool, st in sorted(rep['pools'].items()):
         util.say('  pool %-8s %s stored, %s more fits' % (
             pool, ceph.gib(st['stored']), ceph.gib(st['max_avail'])))
+    util.say('  host disk: %s free (up wants %s)' % (
+        ceph.gib(ceph.host_disk_free()), ceph.gib(s.MIN_FREE_BYTES)))
     hint = ceph.full_hint(rep)
     if hint:
         util.say('  ' + hint)

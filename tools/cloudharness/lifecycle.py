@@ -87,6 +87,7 @@ def cmd_up(args):
     say('cloud up: %s\n  osd store %s, driver %s%s' % (
         s.REPO, store, driver, ', image quota %d MiB' % quota_mib
         if quota_mib else ''))
+    ceph.host_disk_check()
     install.install_all(driver)
     cinder.check_driver_importable(driver)  # before cinder.conf names it
 

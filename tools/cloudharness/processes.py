@@ -138,12 +138,16 @@ def service_rss_mb(name):
     return sum(rss_kb(p) for p in session_members(pid)) / 1024.0
 
 
-def log_tail(name, lines=30):
+def file_tail(path, lines=30):
     try:
-        with open(logfile(name), errors='replace') as f:
+        with open(path, errors='replace') as f:
             return ''.join(f.readlines()[-lines:])
     except OSError:
-        return '(no log at %s)\n' % logfile(name)
+        return '(no log at %s)\n' % path
+
+
+def log_tail(name, lines=30):
+    return file_tail(logfile(name), lines)
 
 
 def spawn(name, cmd, env=None, cwd=None):

@@ -29,6 +29,13 @@ VBIN = os.path.join(VENV, 'bin')
 VPY = os.path.join(VBIN, 'python')
 PIDS = os.path.join(CLOUD, 'pids')
 LOGS = os.path.join(CLOUD, 'logs')
+# Free host disk `up` insists on (the OSD's sparse block file, the mon
+# store and the logs of a full demo and test run take about 4 GiB).
+MIN_FREE_BYTES = int(float(os.environ.get('CLOUD_MIN_FREE_GIB', '5'))
+                     * (1 << 30))
+# Ceph daemons write their own log besides what they print.
+DAEMON_LOGS = {'ceph-mon': 'ceph-mon.a.log', 'ceph-mgr': 'ceph-mgr.x.log',
+               'ceph-osd': 'ceph-osd.0.log'}
 CEPH_CONF = os.path.join(CLOUD, 'ceph.conf')
 CEPH_DIR = os.path.join(CLOUD, 'ceph')
 MON_DATA = os.path.join(CEPH_DIR, 'mon', 'ceph-a')
