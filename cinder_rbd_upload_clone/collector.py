@@ -414,6 +414,10 @@ class Collector(object):
             mine = journal.claim(record.image_id, host, is_gone)
             if mine is None:
                 return 'busy'
+            LOG.info('Background flatten of image %(img)s left by %(host)s '
+                     'taken over by %(me)s',
+                     {'img': record.image_id, 'me': host,
+                      'host': record.host or 'unknown'})
             with self._working_on(record.image_id):
                 done = self.finish_flatten(client, journal, mine)
             return 'flattened' if done else 'kept'
@@ -450,12 +454,17 @@ class Collector(object):
         removed = self._remove_clone(client, record.pool, record.image_id)
         journal.remove(record.image_id)
         self.release_volume_of(client, journal, record)
+        args = {'pool': record.pool, 'img': record.image_id,
+                'vol': record.volume, 'why': why,
+                'host': record.host or 'unknown'}
         if removed:
             LOG.warning('Removed clone %(pool)s/%(img)s of %(vol)s left by '
                         'an upload of %(host)s that did not finish (%(why)s)',
-                        {'pool': record.pool, 'img': record.image_id,
-                         'vol': record.volume, 'why': why,
-                         'host': record.host or 'unknown'})
+                        args)
+        else:
+            LOG.warning('Upload of volume %(vol)s to image %(img)s left by '
+                        '%(host)s did not finish (%(why)s); it had made no '
+                        'clone: its record is dropped', args)
         return 'removed'
 
     def sweep(self, is_gone, min_age, reclaim=False):
