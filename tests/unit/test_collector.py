@@ -541,6 +541,27 @@ class CollectorTestCase(base.DriverTestCase):
         self.assertFalse(jrnl.hold(image_id, 'third@ceph'))
         self.assertFalse(jrnl.hold('no-such-image', self.driver.host))
 
+    def test_interrupted_flatten_is_not_resumed(self):
+        # A flatten whose process died still holds the clone's exclusive
+        # lock. Ceph 16's librbd, resuming it from another client,
+        # detaches the parent with the objects that were in flight left
+        # empty (tests/e2e, and reproduced with librbd alone): the image
+        # would serve zeros. It stays a clone instead, with its data.
+        meta = self.upload_flatten_not_started()
+        img = self.cluster.pools['images'][meta['id']]
+        img.lock_owners = [{'mode': 1, 'owner': 'client.4242 dead'}]
+        self.restart()
+        counts = self.sweep()
+        self.assertEqual(0, counts['flattened'])
+        self.assertIsNotNone(img.parent)
+        # Not owed any more: the record goes, the upload snapshot stays
+        # for the image (collected when the image is deleted).
+        self.assertEqual({}, self.records())
+        self.assertEqual(['upload-%s.clone_snap' % meta['id']],
+                         self.cluster.inventory()[
+                             'volumes/%s' % self.volume.name])
+        self.assertEqual(0, self.sweep()['flattened'])
+
     def test_hidden_volume_snapshot_does_not_wait(self):
         self.cluster.now = time.time()
         meta = self.upload()
