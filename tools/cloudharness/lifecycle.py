@@ -156,6 +156,8 @@ def cmd_up(args):
         with step('stop volume hosts beyond %d' % hosts) as n:
             n.append(', '.join(processes.stop_services(gone)[0]) or
                      'none running')
+            n.append('Cinder lists them up for service_down_time (60 s) '
+                     'more, then down; the cluster keeps them')
         s.configure_volume_hosts(hosts, cluster)
     # The critical path is broker -> scheduler -> volume -> first stats
     # report. The scheduler imports for ~6 s and retries the broker every
