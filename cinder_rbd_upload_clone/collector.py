@@ -70,6 +70,30 @@ GLANCE_OWNS = ('pending_delete',)
 GONE = ('deleted', 'killed')
 
 
+class FlattenInterrupted(Exception):
+    """A flatten of this clone was interrupted; it must not be resumed.
+
+    The writer that died still holds the clone's exclusive lock. Ceph 16
+    (16.2.15)'s librbd, resuming such a flatten from another client,
+    detaches the parent while the objects that were being copied when
+    the writer died read as zeros, in the image and in its snapshot
+    ``snap`` (reproduced with librbd alone, and by
+    tests/e2e/test_active_active.py). Left unflattened, the clone still
+    reads its data through its parent.
+    """
+
+
+def lock_owners(image):
+    """Holders of an open image's managed exclusive lock ([] if none)."""
+    get = getattr(image, 'lock_get_owners', None)
+    if get is None:
+        return []
+    try:
+        return list(get())
+    except Exception:
+        return []
+
+
 def snap_epoch(timestamp):
     """Epoch seconds of an RBD snapshot time (a naive datetime in UTC)."""
     if timestamp.tzinfo is None:
@@ -320,6 +344,17 @@ class Collector(object):
                                        'feature: a flatten would leave its '
                                        'snapshot on the volume' %
                                        (pool, image_id))
+                    owners = lock_owners(img)
+                    if owners:
+                        raise FlattenInterrupted(
+                            'clone %s/%s is still locked by %s, a writer '
+                            'that died flattening it; Ceph\'s librbd '
+                            'leaves the objects it was copying empty when '
+                            'another client resumes that flatten' % (
+                                pool, image_id, ', '.join(
+                                    str(o.get('owner', o))
+                                    if isinstance(o, dict) else str(o)
+                                    for o in owners)))
                     room, why = clone.flatten_room(client, pool, img)
                     if not room:
                         return False, why
@@ -359,8 +394,22 @@ class Collector(object):
             self.remove_hidden_volume(client, name)
 
     def finish_flatten(self, client, journal, record):
-        """Flatten a clone owed a flatten; drop its record when done."""
-        done, why = self.flatten_clone(client, record.pool, record.image_id)
+        """Flatten a clone owed a flatten; drop its record when done.
+
+        A flatten interrupted by its writer's death is not resumed: the
+        record goes and the image stays a clone (its upload snapshot is
+        then collected when the image is deleted).
+        """
+        try:
+            done, why = self.flatten_clone(client, record.pool,
+                                           record.image_id)
+        except FlattenInterrupted as e:
+            LOG.warning('Background flatten of image %(img)s not resumed: '
+                        '%(why)s. The image stays a clone of %(vol)s, with '
+                        'its data', {'img': record.image_id, 'why': e,
+                                     'vol': record.volume})
+            journal.remove(record.image_id)
+            return False
         if not done:
             LOG.warning('Background flatten of image %(img)s deferred: '
                         '%(why)s', {'img': record.image_id, 'why': why})
@@ -414,6 +463,10 @@ class Collector(object):
             mine = journal.claim(record.image_id, host, is_gone)
             if mine is None:
                 return 'busy'
+            LOG.info('Background flatten of image %(img)s left by %(host)s '
+                     'taken over by %(me)s',
+                     {'img': record.image_id, 'me': host,
+                      'host': record.host or 'unknown'})
             with self._working_on(record.image_id):
                 done = self.finish_flatten(client, journal, mine)
             return 'flattened' if done else 'kept'
@@ -450,12 +503,17 @@ class Collector(object):
         removed = self._remove_clone(client, record.pool, record.image_id)
         journal.remove(record.image_id)
         self.release_volume_of(client, journal, record)
+        args = {'pool': record.pool, 'img': record.image_id,
+                'vol': record.volume, 'why': why,
+                'host': record.host or 'unknown'}
         if removed:
             LOG.warning('Removed clone %(pool)s/%(img)s of %(vol)s left by '
                         'an upload of %(host)s that did not finish (%(why)s)',
-                        {'pool': record.pool, 'img': record.image_id,
-                         'vol': record.volume, 'why': why,
-                         'host': record.host or 'unknown'})
+                        args)
+        else:
+            LOG.warning('Upload of volume %(vol)s to image %(img)s left by '
+                        '%(host)s did not finish (%(why)s); it had made no '
+                        'clone: its record is dropped', args)
         return 'removed'
 
     def sweep(self, is_gone, min_age, reclaim=False):

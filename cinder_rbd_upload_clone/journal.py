@@ -37,6 +37,16 @@ owner's while the owner lives; :func:`owner_gone` judges that, and
 :meth:`Journal.claim` lets another process take a record over, once.
 All writes hold the object's RADOS lock for a moment, so a take-over and
 a heartbeat never cross.
+
+An owner that stalled longer than the grace (a frozen process, a paused
+machine, a host cut off from Ceph) may have lost its record to another
+host when it wakes up. Before each step that the new owner could not
+undo (registering the location with Glance, falling back to the generic
+copy, a flatten) the owner calls :meth:`Journal.hold`, which renews its
+beat under the same lock as :meth:`Journal.claim`: either the take-over
+came first and the owner leaves the upload to its new owner
+(:class:`TakenOver`), or the take-over, judging the record again under
+the lock, finds it fresh and does not happen.
 """
 
 import collections
@@ -117,6 +127,22 @@ def owner_gone(record, host, in_flight, process_start, grace, now=None):
 
 class JournalBusy(Exception):
     """The journal's lock stayed taken; try again later."""
+
+
+class TakenOver(Exception):
+    """Another process took this upload over; it is that process's now.
+
+    The owner stalled longer than ``clone_upload_gc_grace`` and another
+    host's collector (or a restarted process of this host) claimed its
+    record: what the upload made is the new owner's to finish or remove.
+    """
+
+    def __init__(self, image_id, owner):
+        self.image_id, self.owner = image_id, owner
+        super(TakenOver, self).__init__(
+            'the upload of image %s was taken over by %s while this '
+            'process stalled; left to it' % (
+                image_id, owner or 'a collector that has finished it'))
 
 
 class Journal(object):
@@ -229,6 +255,21 @@ class Journal(object):
                 if r.host == (host or '')]
             if mine:
                 self._write(records=mine)
+
+    def hold(self, image_id, host, now=None):
+        """Renew ``host``'s own record, under the lock; False if not its.
+
+        The owner calls it right before a step another host could not
+        undo (see the module's doc): False means the record was taken
+        over, or finished and dropped, by someone else.
+        """
+        now = time.time() if now is None else now
+        with self._locked():
+            record = self._decode(self._read([image_id])).get(image_id)
+            if record is None or record.host != (host or ''):
+                return False
+            self._write(records=[record._replace(beat=now)])
+            return True
 
     def claim(self, image_id, host, is_gone, now=None):
         """Take over a record whose owner is gone; None if it is not.

@@ -305,6 +305,9 @@ class UploadCloneMixin(object):
             # A flattened clone no longer reads through the snapshot:
             # create() releases it.
             flattened = upload.create(flatten=flatten)
+            # From here Glance may serve the clone: only while the upload
+            # is still this process's (see journal.Journal.hold).
+            upload._run('hold journal record', self._hold, upload)
             url = clone.location_url(store.fsid, store.pool, image_id)
             api = upload._run(
                 'register location', location.register, context,
@@ -313,6 +316,11 @@ class UploadCloneMixin(object):
                         location.wait_active, context, image_id,
                         conf.clone_upload_activation_timeout, api)
         except clone.CloneStepError as e:
+            if isinstance(e.error, journal.TakenOver):
+                # Not ours any more: its new owner finishes or removes it.
+                LOG.error('Clone upload of volume %(vol)s: %(err)s',
+                          {'vol': volume.id, 'err': e.error})
+                raise e.error
             if isinstance(e.error, location.NotDefinitive):
                 # Glance may still use the clone: keep it, with its
                 # journal record; the collector settles it. No fallback:
@@ -369,13 +377,44 @@ class UploadCloneMixin(object):
         return '%s/%s%s, %s%s' % (store.pool, image_id, how, hashes,
                                   ''.join('; ' + n for n in notes))
 
+    def _hold(self, upload):
+        """Renew this process's journal record of ``upload``.
+
+        :raises journal.TakenOver: the record is another process's now.
+        """
+        if not upload.journal.hold(upload.image_id, self.host):
+            record = upload.journal.get(upload.image_id)
+            raise journal.TakenOver(upload.image_id,
+                                    record.host if record else None)
+
     def _undo(self, upload, volume):
         """Remove what a clone upload made, then its journal record.
 
+        Only while the upload is this process's: the generic copy that
+        follows writes the image's name in Glance's pool, where a new
+        owner would remove the clone.
+
+        :raises journal.TakenOver: another process owns the upload now;
+            nothing is removed.
         :raises exception.VolumeBackendAPIException: when something could
-            not be removed: the generic copy would then meet the clone in
-            Glance's pool, and the record stays for the collector.
+            not be removed, or the journal could not be read: the generic
+            copy would then meet the clone in Glance's pool, and the
+            record stays for the collector.
         """
+        try:
+            self._hold(upload)
+        except journal.TakenOver as e:
+            LOG.error('Clone upload of volume %(vol)s: %(err)s',
+                      {'vol': volume.id, 'err': e})
+            raise
+        except Exception as e:
+            LOG.error('Clone upload of volume %(vol)s cannot tell whether '
+                      'it still owns image %(img)s (%(err)s); what it made '
+                      'stays for the collector',
+                      {'vol': volume.id, 'img': upload.image_id, 'err': e})
+            raise exception.VolumeBackendAPIException(
+                data='clone upload of volume %s could not read its journal '
+                     'record (%s); no generic copy' % (volume.id, e))
         failures = upload.rollback()
         if failures:
             LOG.error('Clone upload of volume %(vol)s left RBD objects '
@@ -415,6 +454,11 @@ class UploadCloneMixin(object):
                 jrnl = journal.Journal(self.rados, client.ioctx)
                 record = jrnl.get(image_id)
                 if record is None or record.state != journal.FLATTEN:
+                    return
+                if not jrnl.hold(image_id, self.host):
+                    LOG.warning('Background flatten of image %s was taken '
+                                'over by another process; left to it',
+                                image_id)
                     return
                 self._collector().finish_flatten(client, jrnl, record)
         except Exception:

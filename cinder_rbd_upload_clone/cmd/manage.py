@@ -242,6 +242,8 @@ def doctor_checks(driver, backend, volume_type=None, glance_user=None,
         'rbd_max_clone_depth = %s' % (conf.clone_upload_flatten,
                                       conf.rbd_max_clone_depth)))
 
+    checks.extend(cluster_checks(driver))
+
     svc = CONF.service_user
     token_ok = bool(svc.send_service_user_token and svc.auth_type)
     glance_type = CONF.glance.auth_type if privileged else None
@@ -255,6 +257,98 @@ def doctor_checks(driver, backend, volume_type=None, glance_user=None,
         "set [service_user] send_service_user_token = True with a user "
         "holding the 'service' role, and [glance] auth options: Glance's "
         "location API is service-only"))
+    return checks
+
+
+def _conf_cluster():
+    """``[DEFAULT] cluster`` (registered by cinder-volume's command)."""
+    try:
+        return CONF.cluster
+    except cfg.NoSuchOptError:
+        CONF.register_opt(cfg.StrOpt('cluster'))
+        return CONF.cluster
+
+
+def _redacted(url):
+    """A URL without its user information (passwords)."""
+    import urllib.parse
+    parts = urllib.parse.urlsplit(url)
+    if '@' not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(
+        netloc='***@' + parts.netloc.rsplit('@', 1)[1]))
+
+
+def coordination_reachable(url):
+    """(ok, detail): start and stop a tooz member on ``url``."""
+    from tooz import coordination
+    member = ('cinder-rbd-upload-clone-doctor-%s' % uuid.uuid4()).encode()
+    try:
+        coordinator = coordination.get_coordinator(url, member)
+        coordinator.start()
+        coordinator.stop()
+    except Exception as e:
+        return False, '%s: %s' % (type(e).__name__, e)
+    return True, 'reachable'
+
+
+def cluster_checks(driver):
+    """What the driver needs from Cinder's clustering (active/active).
+
+    Not about whether uploads clone: about uploads staying safe when
+    several cinder-volume hosts serve the backend.
+    """
+    from cinder import coordination  # noqa: F401 ([coordination] opts)
+    from cinder_rbd_upload_clone import mixin
+
+    conf = driver.configuration
+    checks = []
+    cluster = _conf_cluster()
+    backend_host = conf.safe_get('backend_host')
+    owner = driver.host
+    if cluster:
+        detail = ('cinder-volume runs active/active in cluster %s: any '
+                  'host of it serves this backend\'s uploads; this one owns '
+                  'its uploads in the journal as %s' % (cluster, owner))
+        if backend_host:
+            detail += (' (backend_host = %s: every host of the cluster '
+                       'needs its own, the journal tells owners apart by '
+                       'it)' % backend_host)
+    else:
+        detail = ('no [DEFAULT] cluster: one cinder-volume serves this '
+                  'backend; it owns its uploads in the journal as %s' %
+                  owner)
+    checks.append(Check('cluster', True, detail, affects_uploads=False))
+
+    url = CONF.coordination.backend_url or ''
+    shown = _redacted(url)
+    if url.startswith('file://'):
+        ok = not cluster
+        checks.append(Check(
+            'coordination', ok, '[coordination] backend_url = %s: locks '
+            'of this host only%s' % (shown, '' if ok else ', but cluster '
+                                     '%s has other hosts' % cluster),
+            None if ok else 'set [coordination] backend_url to a tooz '
+            'backend every host of the cluster reaches, such as '
+            'etcd3+http://<etcd>:2379', affects_uploads=False))
+    else:
+        ok, why = coordination_reachable(url)
+        checks.append(Check(
+            'coordination', ok, '[coordination] backend_url = %s: %s' % (
+                shown, why),
+            None if ok else 'check the coordination service and '
+            '[coordination] backend_url', affects_uploads=False))
+
+    grace = conf.clone_upload_gc_grace
+    beat = mixin.UploadCloneMixin.HEARTBEAT_INTERVAL
+    ok = grace >= 2 * beat
+    checks.append(Check(
+        'collector-grace', ok, 'clone_upload_gc_grace = %ds: another '
+        'host\'s collector takes over an upload after %ds without '
+        'heartbeat (every %ds)' % (grace, grace, beat),
+        None if ok else 'set clone_upload_gc_grace to %d or more, or '
+        'collectors take over uploads that are still running' %
+        (2 * beat), affects_uploads=False))
     return checks
 
 

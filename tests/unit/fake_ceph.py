@@ -87,6 +87,9 @@ class FakeImage(object):
         self.parent = parent            # (pool, name, snap) or None
         self.snaps = collections.OrderedDict()   # name -> {'protected'}
         self.metadata = {}
+        # Holders of the managed exclusive lock (a writer that died keeps
+        # it until another client breaks it).
+        self.lock_owners = []
         self.head = b''         # the image's first bytes; zeros after
         self.allocated = None   # bytes of data it shows (None: size // 4)
 
@@ -405,6 +408,9 @@ class Cluster(object):
 
             def set_snap(self, snap):
                 self.snapshot = snap
+
+            def lock_get_owners(self):
+                return list(self._img.lock_owners)
 
             def parent_info(self):
                 if self._img.parent is None:

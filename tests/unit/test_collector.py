@@ -466,6 +466,102 @@ class CollectorTestCase(base.DriverTestCase):
         self.assertIsNone(jrnl.claim(meta['id'], 'b@ceph',
                                      lambda r: r.host == record.host))
 
+    # A stalled owner (frozen, paused, cut off from Ceph longer than the
+    # grace) whose record another host's collector took over.
+
+    def take_over(self, image_id, host='other@ceph'):
+        jrnl = journal.Journal(self.cluster.rados_module(),
+                               self.cluster.rados_module().Rados()
+                               .open_ioctx('volumes'))
+        self.assertIsNotNone(jrnl.claim(image_id, host, lambda r: True))
+
+    def test_taken_over_upload_does_not_register(self):
+        # The new owner judged the image queued without a location and
+        # removes the clone: registering it now would make Glance serve
+        # an image whose data is being removed.
+        meta = base.fake_image_meta()
+        real_create = clone.UploadClone.create
+
+        def create_then_stall(upload, *args, **kwargs):
+            done = real_create(upload, *args, **kwargs)
+            self.take_over(meta['id'])
+            return done
+        with mock.patch.object(clone.UploadClone, 'create',
+                               create_then_stall), \
+                mock.patch.object(location, 'register') as register:
+            self.assertRaises(journal.TakenOver, self.upload, meta)
+        register.assert_not_called()
+        # No generic copy either (it would write the image's name in
+        # Glance's pool), and nothing undone: the clone and the record
+        # are the new owner's.
+        self.generic_upload.assert_not_called()
+        self.assertEqual('other@ceph', self.record(meta['id']).host)
+        self.assertIn('images/%s' % meta['id'], self.cluster.inventory())
+
+    def test_taken_over_upload_neither_undoes_nor_copies(self):
+        # A step fails after the take-over: the undo and the generic copy
+        # would remove the new owner's clone and write the image's name
+        # in Glance's pool.
+        meta = base.fake_image_meta()
+
+        def stalled(upload, *args, **kwargs):
+            self.take_over(meta['id'])
+            raise RuntimeError('woke up to a removed clone')
+        with mock.patch.object(clone.UploadClone, '_protect_image_snapshot',
+                               stalled):
+            self.assertRaises(journal.TakenOver, self.upload, meta)
+        self.generic_upload.assert_not_called()
+        self.assertEqual('other@ceph', self.record(meta['id']).host)
+        self.assertIn('images/%s' % meta['id'], self.cluster.inventory())
+
+    def test_taken_over_flatten_is_not_run(self):
+        meta = self.upload_flatten_not_started()
+        self.take_over(meta['id'])
+        self.driver._background_flatten('images', meta['id'],
+                                        self.volume.name)
+        self.assertIsNotNone(self.cluster.pools['images'][meta['id']].parent)
+        self.assertEqual('other@ceph', self.record(meta['id']).host)
+        self.assertEqual(journal.FLATTEN, self.record(meta['id']).state)
+
+    def test_hold_renews_the_beat_against_a_take_over(self):
+        # The owner's hold, just before the location call, and another
+        # host's claim are serialised by the journal's lock: after the
+        # hold the record is fresh and the claim judges it so.
+        image_id = self.crash_after_clone()
+        jrnl = journal.Journal(self.cluster.rados_module(),
+                               self.cluster.rados_module().Rados()
+                               .open_ioctx('volumes'))
+        later = time.time() + 7200
+        with mock.patch.object(journal.time, 'time', return_value=later):
+            self.assertTrue(jrnl.hold(image_id, self.driver.host))
+            self.restart(host='other@ceph')
+            self.assertIsNone(jrnl.claim(image_id, 'other@ceph',
+                                         self.driver._is_gone))
+        self.assertEqual(later, self.record(image_id).beat)
+        self.assertFalse(jrnl.hold(image_id, 'third@ceph'))
+        self.assertFalse(jrnl.hold('no-such-image', self.driver.host))
+
+    def test_interrupted_flatten_is_not_resumed(self):
+        # A flatten whose process died still holds the clone's exclusive
+        # lock. Ceph 16's librbd, resuming it from another client,
+        # detaches the parent with the objects that were in flight left
+        # empty (tests/e2e, and reproduced with librbd alone): the image
+        # would serve zeros. It stays a clone instead, with its data.
+        meta = self.upload_flatten_not_started()
+        img = self.cluster.pools['images'][meta['id']]
+        img.lock_owners = [{'mode': 1, 'owner': 'client.4242 dead'}]
+        self.restart()
+        counts = self.sweep()
+        self.assertEqual(0, counts['flattened'])
+        self.assertIsNotNone(img.parent)
+        # Not owed any more: the record goes, the upload snapshot stays
+        # for the image (collected when the image is deleted).
+        self.assertEqual({}, self.records())
+        self.assertEqual(['upload-%s.clone_snap' % meta['id']],
+                         self.cluster.inventory()[
+                             'volumes/%s' % self.volume.name])
+        self.assertEqual(0, self.sweep()['flattened'])
+
     def test_hidden_volume_snapshot_does_not_wait(self):
         self.cluster.now = time.time()
         meta = self.upload()

@@ -169,6 +169,86 @@ class MainTestCase(testtools.TestCase):
                       proc.stderr)
 
 
+class ClusterChecksTestCase(testtools.TestCase):
+    """The doctor reports the clustering the driver relies on."""
+
+    def setUp(self):
+        super(ClusterChecksTestCase, self).setUp()
+        from cinder import coordination  # noqa: F401
+        from oslo_config import fixture as config_fixture
+        self.conf = self.useFixture(config_fixture.Config(manage.CONF))
+        manage._conf_cluster()
+        self.driver = mock.Mock(host='hostA@ceph')
+        self.driver.configuration.safe_get.return_value = None
+        self.driver.configuration.clone_upload_gc_grace = 3600
+        self.reach = self.useFixture(fixtures.MockPatchObject(
+            manage, 'coordination_reachable',
+            return_value=(True, 'reachable'))).mock
+
+    def checks(self):
+        return {c.name: c for c in manage.cluster_checks(self.driver)}
+
+    def test_single_host(self):
+        checks = self.checks()
+        self.assertIn('no [DEFAULT] cluster', checks['cluster'].detail)
+        self.assertIn('hostA@ceph', checks['cluster'].detail)
+        self.assertTrue(checks['coordination'].ok)
+        self.assertIn('file://', checks['coordination'].detail)
+        self.reach.assert_not_called()
+        self.assertTrue(all(c.ok for c in checks.values()))
+        self.assertFalse(any(c.affects_uploads for c in checks.values()))
+
+    def test_cluster_needs_a_shared_coordination_backend(self):
+        self.conf.config(cluster='prod')
+        checks = self.checks()
+        self.assertIn('active/active in cluster prod',
+                      checks['cluster'].detail)
+        self.assertFalse(checks['coordination'].ok)
+        self.assertIn('etcd3+http', checks['coordination'].fix)
+
+    def test_cluster_with_etcd(self):
+        self.conf.config(cluster='prod')
+        self.conf.config(backend_url='etcd3+http://user:secret@etcd:2379',
+                         group='coordination')
+        checks = self.checks()
+        self.reach.assert_called_once_with(
+            'etcd3+http://user:secret@etcd:2379')
+        self.assertTrue(checks['coordination'].ok)
+        self.assertIn('etcd3+http://***@etcd:2379',
+                      checks['coordination'].detail)
+        self.assertNotIn('secret', checks['coordination'].detail)
+
+    def test_unreachable_coordination(self):
+        self.conf.config(backend_url='etcd3+http://etcd:2379',
+                         group='coordination')
+        self.reach.return_value = (False, 'ConnectionError: refused')
+        checks = self.checks()
+        self.assertFalse(checks['coordination'].ok)
+        self.assertIn('refused', checks['coordination'].detail)
+
+    def test_shared_backend_host_is_named(self):
+        self.conf.config(cluster='prod')
+        self.driver.configuration.safe_get.return_value = 'rbd:volumes'
+        self.assertIn('backend_host = rbd:volumes: every host of the '
+                      'cluster needs its own', self.checks()['cluster'].detail)
+
+    def test_grace_must_exceed_two_heartbeats(self):
+        self.driver.configuration.clone_upload_gc_grace = 90
+        check = self.checks()['collector-grace']
+        self.assertFalse(check.ok)
+        self.assertIn('120 or more', check.fix)
+
+    def test_coordination_reachable_starts_a_tooz_member(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        self.assertEqual((True, 'reachable'),
+                         REAL_REACHABLE('file://%s' % tmp))
+        ok, why = REAL_REACHABLE('etcd3+http://127.0.0.1:1')
+        self.assertFalse(ok)
+
+
+REAL_REACHABLE = manage.coordination_reachable
+
+
 class LeakCheckTestCase(testtools.TestCase):
 
     INVENTORY = {

@@ -97,7 +97,8 @@ class CloneUploadTestCase(base.DriverTestCase):
              'protect volume snapshot', 'inspect snapshot', 'decide',
              'read clone depth', 'read clone geometry',
              'clone into images', 'snapshot clone',
-             'protect clone snapshot', 'close clone', 'register location',
+             'protect clone snapshot', 'close clone', 'hold journal record',
+             'register location',
              'wait for image to become active', 'settle journal record'],
             steps)
         self.assertIn('; steps: write journal record ', args['steps'])

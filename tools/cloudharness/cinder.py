@@ -13,7 +13,12 @@
 #    under the License.
 
 """Cinder: api, scheduler and volume (backends rbd-clone, rbd-flatten,
-rbd-generic on the `volumes` pool), MariaDB, volume types, quotas."""
+rbd-generic on the `volumes` pool), MariaDB, volume types, quotas.
+
+With several volume hosts (settings.configure_volume_hosts) every
+cinder-volume reads cinder.conf, which then names the cluster and the
+coordination backend, plus host-<n>.conf for host n >= 2: its own `host`
+and lock path, as a second machine would have."""
 
 import contextlib
 import os
@@ -37,7 +42,24 @@ def resolve_driver(value):
     return s.UPSTREAM_DRIVER if value == 'upstream' else value
 
 
-def write_config(driver):
+def host_conf(n):
+    return os.path.join(s.CI_DIR, 'host-%d.conf' % n)
+
+
+def write_host_configs(count):
+    """host-<n>.conf of volume hosts 2..count; True if one changed."""
+    changed = False
+    for n in range(2, count + 1):
+        locks = os.path.join(s.CI_DIR, 'locks-%d' % n)
+        os.makedirs(locks, exist_ok=True)
+        changed = util.write_file(host_conf(n), util.ini({
+            'DEFAULT': {'host': s.volume_host(n)},
+            'oslo_concurrency': {'lock_path': locks}})) or changed
+    return changed
+
+
+def write_config(driver, volume_hosts=1, cluster=False):
+    """cinder.conf (and host-<n>.conf); True if a file changed."""
     for d in ('locks', 'conversion'):
         os.makedirs(os.path.join(s.CI_DIR, d), exist_ok=True)
     privsep_helper = '%s --config-file %s' % (
@@ -100,11 +122,23 @@ def write_config(driver):
             # the tests wait for the collector: sweep often
             'clone_upload_gc_interval': '5',
         }
-    return util.write_file(CONF, util.ini(sections))
+    if cluster:
+        # Active/active: every cinder-volume of the cluster serves its
+        # backends; Cinder's distributed locks live in etcd.
+        sections['DEFAULT']['cluster'] = s.CLUSTER
+        sections['coordination'] = {'backend_url': s.COORDINATION_URL}
+        for be in s.BACKENDS:
+            # Another host's collector takes over a dead host's uploads
+            # after this many seconds without heartbeat (60 s): short, so
+            # that the tests see it.
+            sections[be]['clone_upload_gc_grace'] = str(s.CLUSTER_GC_GRACE)
+    changed = write_host_configs(volume_hosts)
+    return util.write_file(CONF, util.ini(sections)) or changed
 
 
-def cmd(binary):
-    return [os.path.join(s.VBIN, binary), '--config-file', CONF]
+def cmd(binary, host=1):
+    extra = ['--config-file', host_conf(host)] if host > 1 else []
+    return [os.path.join(s.VBIN, binary), '--config-file', CONF] + extra
 
 
 def check_driver_importable(driver):
@@ -141,16 +175,17 @@ def api_wait(note):
                     'cinder-api')
 
 
-def start_volume(note):
-    if processes.alive('cinder-volume'):
+def start_volume(note, host=1):
+    svc = s.volume_service(host)
+    if processes.alive(svc):
         note.append('running')
     else:
         # start-up race: volume must find the scheduler's fanout queue
         util.wait_until(lambda: broker.has_queue('cinder-scheduler_fanout'),
                         90, 'queue cinder-scheduler_fanout',
                         'cinder-scheduler', interval=0.5)
-        command, how = etc_ceph_namespace(cmd('cinder-volume'))
-        processes.spawn('cinder-volume', command)
+        command, how = etc_ceph_namespace(cmd('cinder-volume', host))
+        processes.spawn(svc, command)
         note.append('started' + how)
 
 
@@ -192,19 +227,34 @@ def pools(token, project_id):
     return sorted(p['name'] for p in js.get('pools', []))
 
 
-def services(token, project_id):
-    """{binary: [state, ...]} from os-services."""
+def services(token, project_id, by_host=False):
+    """{binary: [state, ...]} from os-services.
+
+    by_host: {(binary, host without @backend): [state, ...]}.
+    """
     out = {}
     st, _, js = util.http('GET', '%s/v3/%s/os-services' % (
         s.CINDER_URL, project_id), token=token, timeout=10)
     if st == 200:
         for svc in js['services']:
-            out.setdefault(svc['binary'], []).append(svc['state'])
+            key = ((svc['binary'], svc['host'].split('@')[0]) if by_host
+                   else svc['binary'])
+            out.setdefault(key, []).append(svc['state'])
     return out
 
 
+def clusters(token, project_id):
+    """Cinder's clusters (API 3.7): [{name, state, num_hosts, ...}]."""
+    st, _, js = util.http('GET', '%s/v3/%s/clusters/detail' % (
+        s.CINDER_URL, project_id), token=token, timeout=10,
+        headers={'OpenStack-API-Version': 'volume 3.7'})
+    return js.get('clusters', []) if st == 200 else []
+
+
 def expected_pools():
-    return sorted('localhost@%s#%s' % (b, b) for b in s.BACKENDS)
+    """Pools the scheduler lists: a cluster's backends are its own."""
+    owner = s.CLUSTER if s.clustered() else 'localhost'
+    return sorted('%s@%s#%s' % (owner, b, b) for b in s.BACKENDS)
 
 
 def wait_pools(note, ks):
@@ -213,6 +263,24 @@ def wait_pools(note, ks):
                     % ', '.join(expected_pools()), 'cinder-volume',
                     interval=1)
     note.append(', '.join(s.BACKENDS))
+
+
+def wait_volume_hosts(note, ks, count):
+    """Every backend of volume hosts 1..count is up in os-services."""
+    want = [s.volume_host(n) for n in range(1, count + 1)]
+
+    def up():
+        states = services(ks.token, ks.admin_project_id, by_host=True)
+        return all(states.get(('cinder-volume', h), []).count('up') ==
+                   len(s.BACKENDS) for h in want)
+    util.wait_until(up, 180, 'cinder-volume services of %s up' %
+                    ', '.join(want), 'cinder-volume', interval=1)
+    found = clusters(ks.token, ks.admin_project_id)
+    note.append('hosts %s; %s' % (', '.join(want), ', '.join(
+        '%s %s/%s hosts up' % (c['name'], c['num_hosts'] -
+                               c['num_down_hosts'], c['num_hosts'])
+        for c in found if c.get('binary') == 'cinder-volume') or
+        'no cluster listed'))
 
 
 def volume_types(note, ks):
@@ -246,16 +314,18 @@ def volume_types(note, ks):
 
 
 def quotas(note, ks):
-    """No gigabytes quota: tools/bench makes a 1 TiB thin volume.
+    """No gigabytes and no volumes quota.
 
-    The default (1000 GB) lives in the database's default quota class,
-    which overrides cinder.conf.
+    tools/bench makes a 1 TiB thin volume; 16 uploads at once need 16
+    volumes (and the tests more). The defaults (1000 GB, 10 volumes)
+    live in the database's default quota class, which overrides
+    cinder.conf.
     """
     url = '%s/v3/%s/os-quota-class-sets/default' % (s.CINDER_URL,
                                                     ks.admin_project_id)
     st, _, js = util.http('PUT', url, {'quota_class_set': {
-        'gigabytes': -1}}, token=ks.token)
+        'gigabytes': -1, 'volumes': -1}}, token=ks.token)
     if st != 200:
         raise Fail('setting the default gigabytes quota: %s %s' % (st, js),
                    'cinder-api')
-    note.append('gigabytes unlimited')
+    note.append('gigabytes and volumes unlimited')

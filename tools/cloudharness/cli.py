@@ -34,11 +34,12 @@ Installs (when missing) and runs REAL services on this machine, all bound to
 
   Ceph (1 mon, 1 mgr, 1 OSD), RabbitMQ, MariaDB (Glance's and Cinder's
   databases) -> Keystone -> Glance -> Cinder (api, scheduler, volume with
-  backends rbd-clone, rbd-flatten and rbd-generic)
+  backends rbd-clone, rbd-flatten and rbd-generic); with --volume-hosts N
+  (2 to 4), N cinder-volume hosts in one Cinder cluster, with etcd
 
 Usage:
   tools/cloud up [--osd-store bluestore|memstore] [--driver CLASS|upstream]
-                 [--image-quota|--no-image-quota]
+                 [--image-quota|--no-image-quota] [--volume-hosts N]
   tools/cloud status
   tools/cloud down
   tools/cloud restart [SERVICE|cinder|glance|ceph|all ...] [up options]
@@ -46,9 +47,12 @@ Usage:
   tools/cloud install        (packages, venv, `pip install -e .` only)
 
 Environment equivalents of the flags: CLOUD_OSD_STORE, CLOUD_VOLUME_DRIVER,
-CLOUD_IMAGE_QUOTA=1|0; CLOUD_IMAGE_SIZE_TOTAL_MIB sets the demo project's
-image_size_total limit (MiB, default %d) when the image quota is on.
-A running cloud keeps its OSD store and image quota unless told otherwise.
+CLOUD_IMAGE_QUOTA=1|0, CLOUD_VOLUME_HOSTS; CLOUD_IMAGE_SIZE_TOTAL_MIB sets
+the demo project's image_size_total limit (MiB, default %d) when the image
+quota is on. A running cloud keeps its OSD store, image quota and volume
+hosts unless told otherwise; a clustered cloud stays clustered.
+Volume hosts: cinder-volume@N is host N (cinder-volume@1 = host 1),
+cinder-volume all of them, e.g. `tools/cloud kill cinder-volume@2`.
 Stdlib only; run it with the system python3.
 """ % s.IMAGE_SIZE_TOTAL_MIB
 
@@ -91,6 +95,11 @@ def up_options(p):
                         'CLOUD_IMAGE_QUOTA=1)' % s.IMAGE_SIZE_TOTAL_MIB)
     q.add_argument('--no-image-quota', dest='image_quota',
                    action='store_false', help='Glance without quotas')
+    p.add_argument('--volume-hosts', type=int, metavar='N',
+                   help='cinder-volume hosts (1-%d); more than one run as '
+                        'one Cinder cluster (%s) with tooz coordination on '
+                        'etcd (env CLOUD_VOLUME_HOSTS)' % (
+                            s.MAX_VOLUME_HOSTS, s.CLUSTER))
 
 
 def parser():

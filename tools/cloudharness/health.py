@@ -19,6 +19,7 @@ import contextlib
 
 from cloudharness import ceph
 from cloudharness import cinder
+from cloudharness import etcd
 from cloudharness import keystone
 from cloudharness import processes
 from cloudharness import settings as s
@@ -35,10 +36,13 @@ def rows():
         with contextlib.suppress(Fail):
             ks = keystone.Keystone()
             token, project_id = ks.token, ks.admin_project_id
-    services, pools = {}, []
+    services, pools, by_host = {}, [], {}
     if token and processes.alive('cinder-api'):
         services = cinder.services(token, project_id)
+        by_host = cinder.services(token, project_id, by_host=True)
         pools = cinder.pools(token, project_id)
+    volume_hosts = {s.volume_service(n): s.volume_host(n)
+                    for n in range(1, s.MAX_VOLUME_HOSTS + 1)}
     for name in s.SERVICES:
         pid = processes.alive(name)
         port = s.PORTS.get(name)
@@ -66,14 +70,19 @@ def rows():
                 states = services.get('cinder-scheduler', [])
                 ok = bool(states) and all(st == 'up' for st in states)
                 detail = 'service %s' % ','.join(states or ['unknown'])
-            elif name == 'cinder-volume':
-                states = services.get('cinder-volume', [])
+            elif name == 'etcd':
+                ok = etcd.healthy()
+                detail = 'healthy' if ok else 'unhealthy'
+            elif name in volume_hosts:
+                host = volume_hosts[name]
+                states = by_host.get(('cinder-volume', host), [])
                 ok = (pools == cinder.expected_pools() and
                       len(states) == len(s.BACKENDS) and
                       all(st == 'up' for st in states))
-                detail = '%d/%d up: %s' % (
-                    states.count('up'), len(s.BACKENDS),
-                    ', '.join(p.split('#')[-1] for p in pools) or '-')
+                detail = 'host %s: %d/%d up: %s' % (
+                    host, states.count('up'), len(s.BACKENDS),
+                    ', '.join(sorted(set(p.split('#')[0] for p in pools)))
+                    or '-')
         out.append((name, ok, pid, port, processes.service_rss_mb(name),
                     detail))
     return out
@@ -89,6 +98,25 @@ def print_rows(table):
     total = sum(r[4] for r in table)
     util.say('%-17s %-5s %8s %6s %7.0fMB' % ('total', '', '', '', total))
     return all(r[1] for r in table)
+
+
+def print_cluster():
+    """The Cinder cluster of the volume hosts, if the cloud has one."""
+    if not s.clustered():
+        return True
+    try:
+        ks = keystone.Keystone()
+        found = [c for c in cinder.clusters(ks.token, ks.admin_project_id)
+                 if c.get('binary') == 'cinder-volume']
+    except Fail as e:
+        util.say('cinder cluster %s: no answer (%s)' % (s.CLUSTER, e))
+        return False
+    util.say('cinder cluster %s (coordination %s): %s' % (
+        s.CLUSTER, s.COORDINATION_URL, '; '.join(
+            '%s %s, %d/%d hosts up' % (
+                c['name'], c['state'], c['num_hosts'] - c['num_down_hosts'],
+                c['num_hosts']) for c in found) or 'not listed'))
+    return bool(found) and all(c['state'] == 'up' for c in found)
 
 
 def print_ceph():

@@ -23,6 +23,7 @@ from cloudharness import ceph
 from cloudharness import cinder
 from cloudharness import clients
 from cloudharness import database
+from cloudharness import etcd
 from cloudharness import glance
 from cloudharness import health
 from cloudharness import install
@@ -65,6 +66,22 @@ def image_quota(args):
         raise Fail('CLOUD_IMAGE_SIZE_TOTAL_MIB=%r is not a number' % mib)
 
 
+def volume_hosts(args):
+    """(number of cinder-volume hosts, clustered) for this `up`."""
+    count = getattr(args, 'volume_hosts', None) or os.environ.get(
+        'CLOUD_VOLUME_HOSTS') or (s.recorded_volume_hosts()
+                                  if os.path.exists(s.VOLUME_HOSTS_FILE)
+                                  else 1)
+    try:
+        count = int(count)
+    except ValueError:
+        raise Fail('CLOUD_VOLUME_HOSTS=%r is not a number' % count)
+    if not 1 <= count <= s.MAX_VOLUME_HOSTS:
+        raise Fail('--volume-hosts must be 1 to %d, not %d' % (
+            s.MAX_VOLUME_HOSTS, count))
+    return count, count > 1 or s.clustered()
+
+
 def cmd_install(args):
     install.install_all(cinder.resolve_driver(getattr(args, 'driver', None)))
     return 0
@@ -84,9 +101,13 @@ def cmd_up(args):
         cmd_down(args)
         existing = None
     quota_mib = image_quota(args)
-    say('cloud up: %s\n  osd store %s, driver %s%s' % (
+    hosts, cluster = volume_hosts(args)
+    s.configure_volume_hosts(hosts, cluster)
+    say('cloud up: %s\n  osd store %s, driver %s%s%s' % (
         s.REPO, store, driver, ', image quota %d MiB' % quota_mib
-        if quota_mib else ''))
+        if quota_mib else '', ', %d cinder-volume host(s)%s' % (
+            hosts, ' in cluster %s, coordination %s' % (
+                s.CLUSTER, s.COORDINATION_URL) if cluster else '')))
     ceph.host_disk_check()
     install.install_all(driver)
     cinder.check_driver_importable(driver)  # before cinder.conf names it
@@ -98,7 +119,10 @@ def cmd_up(args):
         limits = keystone.glance_endpoint_id() if quota_mib else None
         changed = {'keystone': keystone.write_config(),
                    'glance': glance.write_config(limits),
-                   'cinder': cinder.write_config(driver)}
+                   'cinder': cinder.write_config(driver, hosts, cluster)}
+        util.write_file(s.VOLUME_HOSTS_FILE, '%d\n' % hosts)
+        if cluster:
+            util.write_file(s.CLUSTERED_FILE, s.CLUSTER + '\n')
         if quota_mib:
             util.write_file(QUOTA_FILE, '%d\n' % quota_mib)
         elif os.path.exists(QUOTA_FILE):
@@ -114,6 +138,9 @@ def cmd_up(args):
     jobs = {'keystone': util.Background('keystone db', keystone.db),
             'glance': util.Background('glance db', glance.db),
             'cinder': util.Background('cinder db', cinder.db)}
+    if cluster:
+        with step('etcd start (:%d)' % s.ETCD_PORT) as n:
+            etcd.start(n)
     with step('ceph-mon') as n:
         ceph.start_mon(n)
     with step('ceph-mgr + ceph-osd') as n:
@@ -124,6 +151,15 @@ def cmd_up(args):
                                  for x in s.ALIASES['cinder']):
         with step('cinder.conf changed: stop cinder'):
             processes.stop_services(s.ALIASES['cinder'])
+    gone = [v for v in s.ALIASES['cinder-volume']
+            if v not in [s.volume_service(n) for n in range(1, hosts + 1)]]
+    if gone:
+        with step('stop volume hosts beyond %d' % hosts) as n:
+            n.append(', '.join(processes.stop_services(gone)[0]) or
+                     'none running')
+            n.append('Cinder lists them up for service_down_time (60 s) '
+                     'more, then down; the cluster keeps them')
+        s.configure_volume_hosts(hosts, cluster)
     # The critical path is broker -> scheduler -> volume -> first stats
     # report. The scheduler imports for ~6 s and retries the broker every
     # second ([oslo_messaging_rabbit] in cinder.conf), so start it first.
@@ -139,8 +175,13 @@ def cmd_up(args):
         keystone.start(n, changed['keystone'])
     with step('rabbitmq ready') as n:
         broker.wait(n)
-    with step('cinder-volume (after scheduler queue)') as n:
-        cinder.start_volume(n)
+    if cluster:
+        with step('etcd ready') as n:
+            etcd.wait(n)
+    for host in range(1, hosts + 1):
+        with step('%s (after scheduler queue)' % s.volume_service(host)) \
+                as n:
+            cinder.start_volume(n, host)
     with step('cinder-api start') as n:
         cinder.start(n, 'cinder-api')
     with step('keystone ready') as n:
@@ -163,6 +204,9 @@ def cmd_up(args):
     ks = keystone.Keystone()
     with step('cinder pools (get-pools)') as n:
         cinder.wait_pools(n, ks)
+    if cluster:
+        with step('cinder cluster (service-list)') as n:
+            cinder.wait_volume_hosts(n, ks, hosts)
     with step('volume types') as n:
         cinder.volume_types(n, ks)
     with step('quotas') as n:
@@ -200,6 +244,7 @@ def cmd_status(args):
         return 1
     ok = health.print_rows(health.rows())
     ok = health.print_ceph() and ok
+    ok = health.print_cluster() and ok
     quota = util.read_file(QUOTA_FILE)
     if quota:
         say('glance: unified limits on; demo image_size_total %s MiB' % quota)

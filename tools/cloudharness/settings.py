@@ -48,6 +48,7 @@ CI_DIR = os.path.join(CLOUD, 'cinder')
 DB_DIR = os.path.join(CLOUD, 'mariadb')
 DB_SOCKET = os.path.join(DB_DIR, 'mariadb.sock')
 ETC_CEPH = os.path.join(CLOUD, 'etc-ceph')
+ETCD_DIR = os.path.join(CLOUD, 'etcd')
 # Set in the environment of every process we start: how `down` finds
 # strays whose pid file was lost.
 MARK = 'CLOUD_HARNESS_DIR'
@@ -61,6 +62,8 @@ KEYSTONE_PORT = 5000
 GLANCE_PORT = 9292
 CINDER_PORT = 8776
 DB_PORT = 13306  # not 3306: leave a system MariaDB/MySQL alone
+ETCD_PORT = 2379
+ETCD_PEER_PORT = 2380
 KEYSTONE_URL = 'http://%s:%d' % (HOST, KEYSTONE_PORT)
 AUTH_URL = KEYSTONE_URL + '/v3'
 GLANCE_URL = 'http://%s:%d' % (HOST, GLANCE_PORT)
@@ -119,12 +122,12 @@ GLANCE_LIMITS = {  # Keystone registered limits: defaults for every project
 # qemu-utils: cinder's generic upload converts non-raw formats with qemu-img
 APT_PACKAGES = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'ceph-common',
                 'python3-rados', 'python3-rbd', 'rabbitmq-server',
-                'mariadb-server', 'qemu-utils']
+                'mariadb-server', 'qemu-utils', 'etcd-server']
 PIP_PACKAGES = [('cinder', '==29.0.0'), ('glance', '==33.0.0'),
                 ('keystone', '==30.0.0'), ('python-openstackclient', ''),
                 ('python-cinderclient', ''), ('python-glanceclient', ''),
                 ('gunicorn', ''), ('PyMySQL', ''), ('stestr', ''),
-                ('ddt', '')]
+                ('ddt', ''), ('etcd3gw', '')]
 PY_VERSION = '3.11'  # must match Debian's rados/rbd extension modules
 
 # Services -----------------------------------------------------------------
@@ -156,3 +159,75 @@ def services(names):
             if svc not in out:
                 out.append(svc)
     return out
+
+
+# Active/active: several cinder-volume hosts in one Cinder cluster --------
+# `tools/cloud up --volume-hosts N` (env CLOUD_VOLUME_HOSTS). Host 1 is the
+# service `cinder-volume` (host `localhost`), host n the service
+# `cinder-volume@n` (host `localhost-n`, its own override file and lock
+# path); `cinder-volume@1` names host 1 and `cinder-volume` every host.
+# With more than one host the cloud is a Cinder cluster: `[DEFAULT]
+# cluster`, tooz coordination on etcd (Debian's etcd-server, started by the
+# harness). Once clustered, a cloud stays so (its volumes name the
+# cluster): `--volume-hosts 1` then runs one host of the cluster.
+VOLUME_HOSTS_FILE = os.path.join(CLOUD, 'volume-hosts')
+CLUSTERED_FILE = os.path.join(CLOUD, 'clustered')
+CLUSTER = 'cloud'
+COORDINATION_URL = 'etcd3+http://%s:%d' % (HOST, ETCD_PORT)
+ETCD_URL = 'http://%s:%d' % (HOST, ETCD_PORT)
+MAX_VOLUME_HOSTS = 4
+# clone_upload_gc_grace of a clustered cloud (seconds; heartbeat every 60)
+CLUSTER_GC_GRACE = 150
+
+
+def volume_service(n):
+    return 'cinder-volume' if n == 1 else 'cinder-volume@%d' % n
+
+
+def volume_host(n):
+    """cinder.conf `host` of volume host n (backends: host@backend)."""
+    return 'localhost' if n == 1 else 'localhost-%d' % n
+
+
+def recorded_volume_hosts():
+    try:
+        with open(VOLUME_HOSTS_FILE) as f:
+            return max(1, int(f.read().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return 1
+
+
+def clustered():
+    return os.path.exists(CLUSTERED_FILE)
+
+
+def configure_volume_hosts(count, cluster):
+    """Put volume hosts 2..count and etcd among the services.
+
+    Extra hosts with a pid file stay listed (so that `down` and `status`
+    see them) until they are stopped.
+    """
+    import glob
+    extra = set(range(2, count + 1))
+    for f in glob.glob(os.path.join(PIDS, 'cinder-volume@*.pid')):
+        try:
+            extra.add(int(os.path.basename(f)[len('cinder-volume@'):-4]))
+        except ValueError:
+            pass
+    volumes = ['cinder-volume'] + [volume_service(n) for n in sorted(extra)]
+    etcd = cluster or os.path.exists(os.path.join(PIDS, 'etcd.pid'))
+    SERVICES[:] = [x for x in BASE_SERVICES if x != 'cinder-volume']
+    if etcd:
+        SERVICES.insert(SERVICES.index('keystone'), 'etcd')
+        PORTS['etcd'] = ETCD_PORT
+    SERVICES.extend(volumes)
+    STOP_GROUPS[0][:] = volumes + ['cinder-scheduler', 'cinder-api']
+    if etcd and ['etcd'] not in STOP_GROUPS:
+        STOP_GROUPS.insert(STOP_GROUPS.index(['rabbitmq']), ['etcd'])
+    ALIASES['cinder'] = ['cinder-api', 'cinder-scheduler'] + volumes
+    ALIASES['cinder-volume'] = volumes
+    ALIASES['cinder-volume@1'] = ['cinder-volume']
+
+
+BASE_SERVICES = list(SERVICES)
+configure_volume_hosts(recorded_volume_hosts(), clustered())

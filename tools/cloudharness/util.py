@@ -167,7 +167,7 @@ def port_open(port, host=s.HOST):
         return False
 
 
-def http(method, url, body=None, token=None, timeout=15):
+def http(method, url, body=None, token=None, timeout=15, headers=None):
     """Return (status, headers, decoded JSON or text); status None if down.
 
     No proxy, whatever the environment says: everything is on loopback.
@@ -182,6 +182,8 @@ def http(method, url, body=None, token=None, timeout=15):
         req.add_header('Content-Type', 'application/json')
     if token:
         req.add_header('X-Auth-Token', token)
+    for key, value in (headers or {}).items():
+        req.add_header(key, value)
     try:
         with opener.open(req, timeout=timeout) as r:
             status, headers, raw = r.status, r.headers, r.read()
