@@ -34,7 +34,6 @@ from cinder.volume.drivers import rbd as rbd_driver
 
 from cinder_rbd_upload_clone import clone
 from cinder_rbd_upload_clone import collector
-from cinder_rbd_upload_clone import compat
 from cinder_rbd_upload_clone import eligibility
 from cinder_rbd_upload_clone import glance_service
 from cinder_rbd_upload_clone import image_quota
@@ -87,10 +86,7 @@ class UploadCloneMixin(object):
     def _update_volume_stats(self):
         super(UploadCloneMixin, self)._update_volume_stats()
         # Always, true or false; _init_vendor_properties describes it.
-        # False on Cinder 26 (2025.1) even with the option on: uploads
-        # cannot clone there (compat.GLANCE_PRIVILEGED_CALLS).
-        self._stats['clone_upload_enabled'] = (
-            self._clone_upload_enabled and compat.GLANCE_PRIVILEGED_CALLS)
+        self._stats['clone_upload_enabled'] = self._clone_upload_enabled
 
     def _init_vendor_properties(self):
         """The parent's vendor properties plus ``clone_upload_enabled``.
@@ -115,8 +111,7 @@ class UploadCloneMixin(object):
               'volumes to Glance rbd stores on its Ceph cluster as '
               'copy-on-write clones instead of copying their data '
               '(enable_clone_optimization of the backend, '
-              'cinder-rbd-upload-clone; never on Cinder 2025.1). Select '
-              'backends by it with the '
+              'cinder-rbd-upload-clone). Select backends by it with the '
               'volume type extra spec '
               'capabilities:clone_upload_enabled=\'<is> True\'.'),
             'boolean')
