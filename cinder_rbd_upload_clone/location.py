@@ -92,6 +92,9 @@ def register(context, image_id, url, allow_legacy=False):
         try:
             client.call(context, 'add_image_location', image_id, url, {},
                         privileged_user=privileged)
+            LOG.debug('Glance took the location of image %(img)s through '
+                      'the location API with the %(who)s',
+                      {'img': image_id, 'who': who})
             return LOCATION_API
         except glanceclient.exc.HTTPNotImplemented:
             break

@@ -332,9 +332,12 @@ class UploadCloneMixin(object):
             LOG.warning('Image %s was registered through the legacy '
                         'locations call: Glance will not compute its '
                         'checksum or os_hash_value', image_id)
-            hashes = 'no checksum (legacy location call)'
+            hashes = ('registered through the legacy locations PATCH, no '
+                      'checksum')
         else:
-            hashes = 'Glance computes its checksum in the background'
+            hashes = ('registered through the location API (image API '
+                      '2.17), Glance computes its checksum in the '
+                      'background')
         if flattened and too_deep:
             how = ' flattened (clone depth %d)' % (depth + 1)
         elif flattened:
