@@ -184,7 +184,6 @@ class SecurityParityTestCase(base.E2ETestCase):
         self.check_vector('ISO', 'active')
 
 
-
 class QuotaParityTestCase(base.E2ETestCase):
     """Glance on Keystone unified limits (tools/cloud up --image-quota).
 
