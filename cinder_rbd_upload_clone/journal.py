@@ -42,6 +42,7 @@ a heartbeat never cross.
 import collections
 import contextlib
 import json
+import random
 import time
 import uuid
 
@@ -125,7 +126,7 @@ class Journal(object):
     :param ioctx: an open ioctx on the volumes pool.
     """
 
-    def __init__(self, rados_module, ioctx, lock_timeout=10.0):
+    def __init__(self, rados_module, ioctx, lock_timeout=60.0):
         self.rados = rados_module
         self.ioctx = ioctx
         self.lock_timeout = lock_timeout
@@ -146,8 +147,9 @@ class Journal(object):
                 if time.monotonic() > deadline:
                     raise JournalBusy('journal %s stayed locked for %ss' %
                                       (OBJECT, self.lock_timeout))
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
+                # Jitter: many uploads at once must not retry in step.
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 0.2)
         try:
             yield
         finally:

@@ -22,6 +22,7 @@ behaves exactly as the parent's.
 import contextlib
 import threading
 import time
+import traceback
 
 from oslo_log import log as logging
 from oslo_service import loopingcall
@@ -196,8 +197,7 @@ class UploadCloneMixin(object):
                     self._undo(upload, volume)
                     path = 'generic copy'
 
-            super(UploadCloneMixin, self).copy_volume_to_image(
-                context, volume, image_service, image_meta)
+            self._generic_copy(context, volume, image_service, image_meta)
             outcome = 'done'
         finally:
             # Where the time went, once a clone was tried (tools/bench
@@ -210,6 +210,24 @@ class UploadCloneMixin(object):
                       'path': path, 'outcome': outcome, 'reason': reason,
                       'secs': time.monotonic() - start, 'steps': steps,
                       'timings': timings})
+
+    def _generic_copy(self, context, volume, image_service, image_meta):
+        """The parent's upload, releasing the volume when it fails.
+
+        When Glance refuses the data (a 413 over quota, a 400 from its
+        format checks), the parent's copy fails with the volume's librbd
+        image still referenced from the exception's frames, and its watch
+        keeps the volume from being deleted until a garbage collection
+        (seen on the real cloud: "deletion failed", VolumeIsBusy, for
+        minutes). Clear those finished frames so the image closes now.
+        """
+        try:
+            return super(UploadCloneMixin, self).copy_volume_to_image(
+                context, volume, image_service, image_meta)
+        except Exception as e:
+            if e.__traceback__ is not None:
+                traceback.clear_frames(e.__traceback__.tb_next)
+            raise
 
     def _upload_decision(self, context, volume, image_meta, cluster_fsid,
                          inspect):

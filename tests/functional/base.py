@@ -154,6 +154,7 @@ class FunctionalTestCase(testtools.TestCase):
         self.ceph = Ceph()
         self.addCleanup(self.ceph.close)
         self.before = self.ceph.inventory()
+        self.mine = set()   # names of the test's volumes and images
 
         self.session = keystone_session()
         self.glance = glance_client.Client('2', session=self.session)
@@ -184,6 +185,7 @@ class FunctionalTestCase(testtools.TestCase):
 
     def new_volume(self, size=64 * MiB):
         name, sha = self.ceph.create_volume(size)
+        self.mine.add(name)
         self.addCleanup(self.ceph.remove, 'volumes', name + '.deleted')
         self.addCleanup(self.ceph.remove, 'volumes', name)
         return fake_volume(name), sha
@@ -192,6 +194,7 @@ class FunctionalTestCase(testtools.TestCase):
         image = self.glance.images.create(
             name='functional-%s' % self.id().rsplit('.', 1)[-1],
             disk_format=disk_format, container_format=container_format)
+        self.mine.add(image['id'])
         self.addCleanup(self.delete_image, image['id'])
         return {'id': image['id'], 'disk_format': disk_format,
                 'container_format': container_format}
@@ -246,10 +249,16 @@ class FunctionalTestCase(testtools.TestCase):
         return digest.hexdigest()
 
     def left_behind(self, expected=()):
-        """What exists now that did not before the test, minus expected."""
+        """What exists now that did not before the test, minus expected.
+
+        Only RBD images named after the test's own volumes and images (and
+        their snapshots) count: the cloud's cinder-volume collector sweeps
+        the same pools meanwhile and may settle what earlier tests left.
+        """
         now = self.ceph.inventory()
         return {k: v for k, v in now.items()
-                if self.before.get(k) != v and k not in expected}
+                if self.before.get(k) != v and k not in expected and
+                any(name in k for name in self.mine)}
 
 
 def limited_cinder_user(test, user):

@@ -15,6 +15,7 @@
 """The upload path end to end on a fake cluster, Glance mocked."""
 
 from unittest import mock
+import weakref
 
 import ddt
 import glanceclient.exc
@@ -229,6 +230,24 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.assertEqual({}, self.journal())
         # Only the regions the inspectors need were read.
         self.assertEqual(1 << 20, self.cluster.bytes_read)
+
+    def test_failed_generic_copy_releases_the_volume(self):
+        # Glance refused the data: the parent's frames (which hold the
+        # volume's open image) must not outlive the failure.
+        class Handle(object):
+            pass
+        refs = []
+
+        def parent_copy(*args):
+            handle = Handle()
+            refs.append(weakref.ref(handle))
+            raise glanceclient.exc.HTTPOverLimit('413')
+        self.generic_upload.side_effect = parent_copy
+        self.configuration.enable_clone_optimization = True
+        meta = base.fake_image_meta('qcow2', 'bare')
+        self.assertRaises(glanceclient.exc.HTTPOverLimit,
+                          self.upload, meta)
+        self.assertIsNone(refs[0]())
 
     def test_over_glance_quota_takes_generic_copy(self):
         self.glance_calls['get_usage'] = lambda: {
