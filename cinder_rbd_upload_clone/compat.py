@@ -34,9 +34,9 @@ def glance_privileged_calls():
     Cinder 27 (2025.2) added the ``[glance]`` keystoneauth section (the
     service credentials Cinder uses for Glance's service-only APIs) and the
     ``privileged_user`` argument that selects it. Cinder 26 (2025.1) has
-    neither: it passes the argument on to glanceclient, which refuses it
-    (TypeError), so store discovery fails and uploads take the generic
-    copy.
+    neither: it would pass the argument on to glanceclient, which refuses
+    it (TypeError). There glance_client.py registers the section and makes
+    the privileged calls itself, as Cinder 27 does.
     """
     params = inspect.signature(glance._create_glance_client).parameters
     return 'privileged_user' in params
@@ -44,8 +44,9 @@ def glance_privileged_calls():
 
 GLANCE_PRIVILEGED_CALLS = glance_privileged_calls()
 
-# What the doctor and the logs say when the release lacks it.
+# What the doctor says when the release lacks it.
 NO_PRIVILEGED_CALLS = (
-    "this Cinder has no [glance] service credentials for Glance's "
-    "service-only APIs (stores detail, location API): they came with "
-    "Cinder 27 (2025.2)")
+    "this Cinder has no [glance] service credentials of its own (they came "
+    "with Cinder 27, 2025.2): cinder-rbd-upload-clone registers the "
+    "[glance] section and makes Glance's service-only calls (stores "
+    "detail, location API) with it, as Cinder 27 does")

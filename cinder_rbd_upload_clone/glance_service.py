@@ -35,12 +35,8 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cinder import context as cinder_context
-# image_utils first: importing cinder.image.glance on its own hits a cycle
-# between the two modules (cinder 29).
-from cinder.image import image_utils  # noqa: F401
-from cinder.image import glance  # noqa: H306
 
-from cinder_rbd_upload_clone import compat
+from cinder_rbd_upload_clone import glance_client
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -52,16 +48,18 @@ ImageState = collections.namedtuple('ImageState', 'status locked')
 
 
 def _glance_session():
-    auth = ks_loading.load_auth_from_conf_options(CONF, 'glance')
-    sess = ks_loading.load_session_from_conf_options(CONF, 'glance',
-                                                     auth=auth)
+    # Cinder 27+ registers [glance]; on Cinder 26 glance_client does.
+    auth = ks_loading.load_auth_from_conf_options(
+        CONF, glance_client.GLANCE_GROUP)
+    sess = ks_loading.load_session_from_conf_options(
+        CONF, glance_client.GLANCE_GROUP, auth=auth)
     return auth, sess
 
 
 def service_context():
     """An admin context that finds Glance as cinder-volume does."""
     ctx = cinder_context.get_admin_context()
-    if CONF.glance_api_servers is None and compat.GLANCE_PRIVILEGED_CALLS:
+    if CONF.glance_api_servers is None:
         auth, sess = _glance_session()
         catalog = []
         for entry in auth.get_access(sess).service_catalog.catalog:
@@ -102,7 +100,7 @@ def image_state(image_id, context=None):
     """
     ctx = context or service_context()
     try:
-        image = glance.GlanceClientWrapper().call(
+        image = glance_client.wrapper().call(
             ctx, 'get', image_id, privileged_user=True)
     except glanceclient.exc.HTTPNotFound:
         return ImageState(None, False)

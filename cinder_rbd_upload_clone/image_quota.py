@@ -35,10 +35,7 @@ import math
 
 from oslo_utils import units
 
-# image_utils first: importing cinder.image.glance on its own hits a cycle
-# between the two modules (cinder 29).
-from cinder.image import image_utils  # noqa: F401
-from cinder.image import glance  # noqa: H306
+from cinder_rbd_upload_clone import glance_client
 
 SIZE_TOTAL = 'image_size_total'
 COUNT_UPLOADING = 'image_count_uploading'
@@ -54,12 +51,10 @@ def read_usage(context, privileged_user=False):
     :param privileged_user: ask with Cinder's [glance] service user (the
         doctor, which has no user), not with the context's token.
     """
-    # privileged_user only when asked: Cinder 26's wrapper passes unknown
-    # keyword arguments on to glanceclient.
-    kwargs = {'privileged_user': True} if privileged_user else {}
     try:
-        usage = glance.GlanceClientWrapper().call(
-            context, 'get_usage', controller='info', **kwargs)
+        usage = glance_client.wrapper().call(
+            context, 'get_usage', controller='info',
+            privileged_user=privileged_user)
     except Exception as e:
         raise QuotaUnknown('cannot read Glance\'s image limits '
                            '(GET /v2/info/usage): %s: %s' %

@@ -20,7 +20,8 @@ image active, sets its size from the store, and computes ``checksum`` and
 ``os_hash_value`` in the background by reading the clone. That API needs
 the ``service`` role: either the user's token with a service token from
 ``[service_user]`` (``send_service_user_token = True``), or Cinder's
-``[glance]`` service credentials when that user may see the image. The
+``[glance]`` service credentials when that user may see the image (on
+Cinder 26, which has no ``[glance]`` section, glance_client.py's). The
 legacy ``PATCH /locations`` call, which needs ``show_multiple_locations``
 and never computes hashes, is used only when the deployer allows it.
 """
@@ -31,10 +32,7 @@ import glanceclient.exc
 from oslo_config import cfg
 from oslo_log import log as logging
 
-# image_utils first: importing cinder.image.glance on its own hits a cycle
-# between the two modules (cinder 29).
-from cinder.image import image_utils  # noqa: F401
-from cinder.image import glance  # noqa: H306
+from cinder_rbd_upload_clone import glance_client
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -88,12 +86,15 @@ def register(context, image_id, url, allow_legacy=False):
         :data:`LEGACY_API`).
     :raises LocationError: with the reason, when no call succeeded.
     """
-    client = glance.GlanceClientWrapper()
+    client = glance_client.wrapper()
     refusals = []
     for who, privileged in _attempts():
         try:
             client.call(context, 'add_image_location', image_id, url, {},
                         privileged_user=privileged)
+            LOG.debug('Glance took the location of image %(img)s through '
+                      'the location API with the %(who)s',
+                      {'img': image_id, 'who': who})
             return LOCATION_API
         except glanceclient.exc.HTTPNotImplemented:
             break
@@ -237,7 +238,7 @@ def wait_active(context, image_id, timeout, api=LOCATION_API, interval=0.1,
     :raises ActivationTimeout: when ``timeout`` passed, reads failing
         meanwhile included: Glance may still use the location.
     """
-    client = glance.GlanceClientWrapper()
+    client = glance_client.wrapper()
     start = time.monotonic()
     deadline = start + timeout
     seen_lock = api == LOCATION_API

@@ -35,7 +35,6 @@ from cinder.volume.drivers import rbd as rbd_driver
 
 from cinder_rbd_upload_clone import clone
 from cinder_rbd_upload_clone import collector
-from cinder_rbd_upload_clone import compat
 from cinder_rbd_upload_clone import eligibility
 from cinder_rbd_upload_clone import glance_service
 from cinder_rbd_upload_clone import image_quota
@@ -88,10 +87,7 @@ class UploadCloneMixin(object):
     def _update_volume_stats(self):
         super(UploadCloneMixin, self)._update_volume_stats()
         # Always, true or false; _init_vendor_properties describes it.
-        # False on Cinder 26 (2025.1) even with the option on: uploads
-        # cannot clone there (compat.GLANCE_PRIVILEGED_CALLS).
-        self._stats['clone_upload_enabled'] = (
-            self._clone_upload_enabled and compat.GLANCE_PRIVILEGED_CALLS)
+        self._stats['clone_upload_enabled'] = self._clone_upload_enabled
 
     def _init_vendor_properties(self):
         """The parent's vendor properties plus ``clone_upload_enabled``.
@@ -116,8 +112,7 @@ class UploadCloneMixin(object):
               'volumes to Glance rbd stores on its Ceph cluster as '
               'copy-on-write clones instead of copying their data '
               '(enable_clone_optimization of the backend, '
-              'cinder-rbd-upload-clone; never on Cinder 2025.1). Select '
-              'backends by it with the '
+              'cinder-rbd-upload-clone). Select backends by it with the '
               'volume type extra spec '
               'capabilities:clone_upload_enabled=\'<is> True\'.'),
             'boolean')
@@ -363,9 +358,12 @@ class UploadCloneMixin(object):
             LOG.warning('Image %s was registered through the legacy '
                         'locations call: Glance will not compute its '
                         'checksum or os_hash_value', image_id)
-            hashes = 'no checksum (legacy location call)'
+            hashes = ('registered through the legacy locations PATCH, no '
+                      'checksum')
         else:
-            hashes = 'Glance computes its checksum in the background'
+            hashes = ('registered through the location API (image API '
+                      '2.17), Glance computes its checksum in the '
+                      'background')
         if flattened and too_deep:
             how = ' flattened (clone depth %d)' % (depth + 1)
         elif flattened:

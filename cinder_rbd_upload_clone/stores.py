@@ -15,10 +15,11 @@
 """Glance store discovery: which store an upload targets, and where it is.
 
 Asks Glance ``GET /v2/info/stores/detail`` with Cinder's own service
-credentials (the ``[glance]`` keystoneauth section Cinder already uses for
-privileged calls) and keeps the answer for a configurable time. Every way
-the answer can be wrong becomes a :class:`StoreLookupError` whose message is
-the reason an operator reads in the log; nothing else escapes.
+credentials (the ``[glance]`` keystoneauth section Cinder uses for
+privileged calls; on Cinder 26, glance_client.py's backport of it) and
+keeps the answer for a configurable time. Every way the answer can be
+wrong becomes a :class:`StoreLookupError` whose message is the reason an
+operator reads in the log; nothing else escapes.
 """
 
 import collections
@@ -29,10 +30,8 @@ import glanceclient.exc
 from oslo_log import log as logging
 
 from cinder import exception
-# image_utils first: importing cinder.image.glance on its own hits a cycle
-# between the two modules (cinder 29).
-from cinder.image import image_utils  # noqa: F401
-from cinder.image import glance  # noqa: H306
+
+from cinder_rbd_upload_clone import glance_client
 
 LOG = logging.getLogger(__name__)
 
@@ -111,7 +110,7 @@ class StoreDiscovery(object):
             self._cached = None
 
     def _fetch(self, context):
-        client = glance.GlanceClientWrapper()
+        client = glance_client.wrapper()
         try:
             body = client.call(context, 'get_stores_info_detail',
                                privileged_user=True)

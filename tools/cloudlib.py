@@ -30,7 +30,18 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLOUD = os.environ.get('CLOUD_DIR', os.path.join(REPO, '.cloud'))
-VENV_BIN = os.path.join(REPO, '.venv', 'bin')
+
+
+def venv():
+    """The venv of the cloud's release (tools/cloud up --release)."""
+    sys.path.insert(0, os.path.join(REPO, 'tools'))
+    from cloudharness import settings
+    release = (settings.recorded_release(CLOUD) or
+               os.environ.get('CLOUD_RELEASE') or settings.DEFAULT_RELEASE)
+    return settings.venv_of(release)
+
+
+VENV_BIN = os.path.join(venv(), 'bin')
 VENV_PYTHON = os.path.join(VENV_BIN, 'python')
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -42,7 +53,7 @@ UP_DONE = 'CLOUD_UP_DONE'  # set once tools/cloud up has run for this tool
 
 def in_venv():
     return os.path.realpath(sys.prefix) == os.path.realpath(
-        os.path.join(REPO, '.venv'))
+        os.path.dirname(VENV_BIN))
 
 
 def enter_venv(cloud_up=False):

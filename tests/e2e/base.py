@@ -28,10 +28,21 @@ import fixtures
 from glanceclient import client as glance_client
 import testtools
 
+from cinder_rbd_upload_clone import compat
 from tests.functional import base as fbase
 
 sys.path.insert(0, os.path.join(fbase.REPO, 'tools'))
 import cloudlib  # noqa: E402
+
+# Whether Cinder makes a volume from an rbd image as a clone of it. Cinder
+# 27+ (2025.2) reads the image's locations through Glance's location list
+# (with its [glance] service credentials); Cinder 26 (2025.1) only from
+# the image's direct_url, which Glance shows only with
+# show_image_direct_url (off here, as OSSN-0065 advises): it copies.
+CINDER_CLONES_IMAGES = compat.GLANCE_PRIVILEGED_CALLS
+NO_IMAGE_CLONES = ('Cinder 26 (2025.1) copies images into volumes here: it '
+                   'finds their rbd location only through direct_url, which '
+                   'Glance hides (show_image_direct_url off)')
 
 CLIError = cloudlib.CLIError
 MiB, GiB = cloudlib.MiB, cloudlib.GiB

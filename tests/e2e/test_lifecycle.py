@@ -84,6 +84,8 @@ class LifecycleTestCase(base.E2ETestCase):
     def test_upload_of_volume_made_from_uploaded_image(self):
         # volume A -> image 1 -> volume B (COW) -> image 2 (COW of B):
         # a chain of four RBD images across both pools.
+        if not base.CINDER_CLONES_IMAGES:
+            self.skipTest(base.NO_IMAGE_CLONES)
         vol_a = self.create_volume('e2e-chain-a')
         self.write_volume(vol_a['id'])
         sha512 = self.volume_sha512(vol_a['id'])

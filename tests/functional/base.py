@@ -35,6 +35,7 @@ from unittest import mock
 import fixtures
 from glanceclient import client as glance_client
 from keystoneauth1 import identity
+from keystoneauth1 import service_token
 from keystoneauth1 import session as ks_session
 from oslo_config import cfg
 import testtools
@@ -74,7 +75,13 @@ def keystone_session(openrc='openrc'):
 
 
 def service_session():
-    """Cinder's [service_user] credentials (they hold the service role)."""
+    """Cinder's [service_user] credentials (they hold the service role).
+
+    Sent as user and as service token: Glance 30 and 31 (2025.1, 2025.2)
+    grant the service-only APIs on the service token's roles
+    (``service_roles:service``), Glance 32 and later on the user's
+    (``role:service or role:admin``).
+    """
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(CINDER_CONF)
     sect = parser['service_user']
@@ -83,7 +90,8 @@ def service_session():
         password=sect['password'], project_name=sect['project_name'],
         user_domain_name=sect.get('user_domain_name', 'Default'),
         project_domain_name=sect.get('project_domain_name', 'Default'))
-    return ks_session.Session(auth=auth)
+    return ks_session.Session(auth=service_token.ServiceTokenAuthWrapper(
+        user_auth=auth, service_auth=auth))
 
 
 def load_cinder_conf():

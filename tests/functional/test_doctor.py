@@ -18,13 +18,17 @@ import configparser
 import json
 import os
 import subprocess
+import sys
 import tempfile
 
 import testtools
 
 from tests.functional import base
 
-DOCTOR = os.path.join(base.REPO, '.venv', 'bin', 'cinder-rbd-upload-clone')
+# The command of the environment the tests run in (.venv, .venv-<release>
+# or tox's).
+DOCTOR = os.path.join(os.path.dirname(sys.executable),
+                      'cinder-rbd-upload-clone')
 
 
 class DoctorTestCase(testtools.TestCase):

@@ -114,7 +114,7 @@ class DriverTestCase(testtools.TestCase):
                 raise handler
             return handler(*args)
         self.glance.call.side_effect = call
-        patcher = mock.patch('cinder.image.glance.GlanceClientWrapper',
+        patcher = mock.patch('cinder_rbd_upload_clone.glance_client.wrapper',
                              return_value=self.glance)
         patcher.start()
         self.addCleanup(patcher.stop)

@@ -42,14 +42,15 @@ class CapabilitiesTestCase(base.DriverTestCase):
     @ddt.data(True, False)
     def test_stats_always_report_clone_upload_enabled(self, enabled):
         self.configuration.enable_clone_optimization = enabled
-        self.assertIs(enabled and compat.GLANCE_PRIVILEGED_CALLS,
-                      self._stats()['clone_upload_enabled'])
+        self.assertIs(enabled, self._stats()['clone_upload_enabled'])
 
-    def test_never_enabled_without_privileged_glance_calls(self):
-        # Cinder 26 (2025.1): uploads cannot clone.
+    @ddt.data(True, False)
+    def test_enabled_on_every_release(self, privileged_calls):
+        # Cinder 26 (2025.1) too: glance_client.py brings [glance].
         self.configuration.enable_clone_optimization = True
-        with mock.patch.object(compat, 'GLANCE_PRIVILEGED_CALLS', False):
-            self.assertIs(False, self._stats()['clone_upload_enabled'])
+        with mock.patch.object(compat, 'GLANCE_PRIVILEGED_CALLS',
+                               privileged_calls):
+            self.assertIs(True, self._stats()['clone_upload_enabled'])
 
     def test_stats_report_our_version_and_rbds(self):
         stats = self._stats()
@@ -72,8 +73,7 @@ class CapabilitiesTestCase(base.DriverTestCase):
                                return_value=stats):
             self.driver.init_capabilities()
         caps = self.driver.capabilities
-        self.assertIs(enabled and compat.GLANCE_PRIVILEGED_CALLS,
-                      caps['clone_upload_enabled'])
+        self.assertIs(enabled, caps['clone_upload_enabled'])
         # The vendor prefix is the vendor_name the driver reports.
         self.assertEqual(caps['vendor_name'], caps['vendor_prefix'])
         prop = caps['properties']['Open Source:clone_upload_enabled']

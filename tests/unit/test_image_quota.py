@@ -32,7 +32,7 @@ class QuotaTestCase(testtools.TestCase):
     def setUp(self):
         super(QuotaTestCase, self).setUp()
         self.client = mock.Mock()
-        patcher = mock.patch('cinder.image.glance.GlanceClientWrapper',
+        patcher = mock.patch('cinder_rbd_upload_clone.glance_client.wrapper',
                              return_value=self.client)
         patcher.start()
         self.addCleanup(patcher.stop)
@@ -50,7 +50,7 @@ class QuotaTestCase(testtools.TestCase):
         self.usage()
         self.assertTrue(image_quota.check('ctx', GiB, CAP)[0])
         self.client.call.assert_called_once_with(
-            'ctx', 'get_usage', controller='info')
+            'ctx', 'get_usage', controller='info', privileged_user=False)
 
     def test_no_unified_limits(self):
         self.client.call.return_value = {}

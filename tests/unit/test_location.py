@@ -36,7 +36,7 @@ class RegisterTestCase(testtools.TestCase):
     def setUp(self):
         super(RegisterTestCase, self).setUp()
         self.client = mock.Mock()
-        patcher = mock.patch('cinder.image.glance.GlanceClientWrapper',
+        patcher = mock.patch('cinder_rbd_upload_clone.glance_client.wrapper',
                              return_value=self.client)
         patcher.start()
         self.addCleanup(patcher.stop)
@@ -229,7 +229,7 @@ class WaitActiveTestCase(testtools.TestCase):
     def setUp(self):
         super(WaitActiveTestCase, self).setUp()
         self.client = mock.Mock()
-        patcher = mock.patch('cinder.image.glance.GlanceClientWrapper',
+        patcher = mock.patch('cinder_rbd_upload_clone.glance_client.wrapper',
                              return_value=self.client)
         patcher.start()
         self.addCleanup(patcher.stop)

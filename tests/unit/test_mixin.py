@@ -429,8 +429,6 @@ class CloneUploadTestCase(base.DriverTestCase):
         self.assertNotIn('add_image_location', self.glance_methods())
         self.assertOnlyVolumeLeft()
 
-    @mock.patch('cinder_rbd_upload_clone.compat.GLANCE_PRIVILEGED_CALLS',
-                True)
     def test_stats_report_clone_upload(self):
         with mock.patch.object(rbd_driver.RBDDriver,
                                '_update_volume_stats'):

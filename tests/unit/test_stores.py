@@ -93,7 +93,7 @@ class StoreDiscoveryTestCase(testtools.TestCase):
         super(StoreDiscoveryTestCase, self).setUp()
         self.client = mock.Mock()
         self.client.call.return_value = base.STORE_DETAIL
-        patcher = mock.patch('cinder.image.glance.GlanceClientWrapper',
+        patcher = mock.patch('cinder_rbd_upload_clone.glance_client.wrapper',
                              return_value=self.client)
         patcher.start()
         self.addCleanup(patcher.stop)

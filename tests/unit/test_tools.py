@@ -71,3 +71,40 @@ class FirstContactTestCase(testtools.TestCase):
                      'with-etc-ceph', 'link-ceph-bindings'):
             path = os.path.join(REPO, 'tools', tool)
             self.assertTrue(os.access(path, os.X_OK), path)
+
+
+class ReleasesTestCase(testtools.TestCase):
+    """The harness, tox and tools/test-releases name the same releases."""
+
+    def setUp(self):
+        super(ReleasesTestCase, self).setUp()
+        import sys
+        sys.path.insert(0, os.path.join(REPO, 'tools'))
+        self.addCleanup(sys.path.remove, os.path.join(REPO, 'tools'))
+        from cloudharness import settings
+        self.settings = settings
+
+    def test_every_release_has_constraints_and_a_tox_env(self):
+        with open(os.path.join(REPO, 'tox.ini')) as f:
+            tox = f.read()
+        with open(os.path.join(REPO, 'tools', 'test-releases')) as f:
+            self.assertIn('SUPPORTED=(%s)' % ' '.join(
+                sorted(self.settings.RELEASES)), f.read())
+        for release, pins in self.settings.RELEASES.items():
+            self.assertTrue(os.path.exists(
+                self.settings.constraints_of(release)), release)
+            # tox's py3-<release> tests the Cinder the cloud runs.
+            self.assertIn('%s: cinder==%s' % (release, pins['cinder']), tox)
+
+    def test_newest_release_is_the_default_venv(self):
+        s = self.settings
+        self.assertEqual(max(s.RELEASES), s.DEFAULT_RELEASE)
+        self.assertEqual(os.path.join(REPO, '.venv'),
+                         s.venv_of(s.DEFAULT_RELEASE))
+        self.assertEqual(os.path.join(REPO, '.venv-2025.1'),
+                         s.venv_of('2025.1'))
+        # PIP_PACKAGES pins the default release's services.
+        self.assertEqual(s.PIP_PACKAGES, s.pip_packages(s.DEFAULT_RELEASE))
+        pins = dict(s.pip_packages('2025.1'))
+        self.assertEqual('==26.3.0', pins['cinder'])
+        self.assertEqual('==30.2.0', pins['glance'])

@@ -38,23 +38,31 @@ Installs (when missing) and runs REAL services on this machine, all bound to
   (2 to 4), N cinder-volume hosts in one Cinder cluster, with etcd
 
 Usage:
-  tools/cloud up [--osd-store bluestore|memstore] [--driver CLASS|upstream]
-                 [--image-quota|--no-image-quota] [--volume-hosts N]
+  tools/cloud up [--release R] [--osd-store bluestore|memstore]
+                 [--driver CLASS|upstream] [--image-quota|--no-image-quota]
+                 [--volume-hosts N]
   tools/cloud status
   tools/cloud down
   tools/cloud restart [SERVICE|cinder|glance|ceph|all ...] [up options]
   tools/cloud kill [--signal KILL|STOP|CONT|TERM] SERVICE|cinder|... ...
-  tools/cloud install        (packages, venv, `pip install -e .` only)
+  tools/cloud install [--release R]  (packages, venv, `pip install -e .`)
+  tools/cloud venv [--release R]     (print the venv of the cloud/release)
 
-Environment equivalents of the flags: CLOUD_OSD_STORE, CLOUD_VOLUME_DRIVER,
-CLOUD_IMAGE_QUOTA=1|0, CLOUD_VOLUME_HOSTS; CLOUD_IMAGE_SIZE_TOTAL_MIB sets
-the demo project's image_size_total limit (MiB, default %d) when the image
-quota is on. A running cloud keeps its OSD store, image quota and volume
-hosts unless told otherwise; a clustered cloud stays clustered.
+--release R: the OpenStack release whose Cinder, Glance and Keystone run
+(%s; default %s, the newest), installed with
+constraints/R.txt into .venv (newest) or .venv-R; a cloud keeps its release
+until `tools/cloud down`.
+Environment equivalents of the flags: CLOUD_RELEASE, CLOUD_OSD_STORE,
+CLOUD_VOLUME_DRIVER, CLOUD_IMAGE_QUOTA=1|0, CLOUD_VOLUME_HOSTS;
+CLOUD_IMAGE_SIZE_TOTAL_MIB sets the demo project's image_size_total limit
+(MiB, default %d) when the image quota is on. A running cloud keeps its
+release, OSD store, image quota and volume hosts unless told otherwise; a
+clustered cloud stays clustered.
 Volume hosts: cinder-volume@N is host N (cinder-volume@1 = host 1),
 cinder-volume all of them, e.g. `tools/cloud kill cinder-volume@2`.
 Stdlib only; run it with the system python3.
-""" % s.IMAGE_SIZE_TOTAL_MIB
+""" % (', '.join(sorted(s.RELEASES)), s.DEFAULT_RELEASE,
+       s.IMAGE_SIZE_TOTAL_MIB)
 
 
 def cmd_kill(args):
@@ -75,7 +83,23 @@ def cmd_kill(args):
     return 0 if hit else 1
 
 
+def release_option(p):
+    p.add_argument('--release', choices=sorted(s.RELEASES),
+                   help='OpenStack release of Cinder, Glance and Keystone '
+                        '(default: the running cloud\'s, else %s; env '
+                        'CLOUD_RELEASE)' % s.DEFAULT_RELEASE)
+
+
+def cmd_venv(args):
+    """Print the venv of the running cloud (or of --release)."""
+    from cloudharness import lifecycle
+    lifecycle.release(args, running=False)
+    say(s.VENV)
+    return 0
+
+
 def up_options(p):
+    release_option(p)
     p.add_argument('--osd-store', choices=s.OSD_STORES,
                    help='OSD objectstore: bluestore on a sparse %d GiB file '
                         'in .cloud, or memstore in RAM (%d GiB); default '
@@ -113,7 +137,10 @@ def parser():
     up_options(p)
     p.add_argument('services', nargs='*',
                    help='services or cinder/glance/ceph/all')
-    sub.add_parser('install', help='only install packages, venv, project')
+    release_option(sub.add_parser('install', help='only install packages, '
+                                  'venv, project'))
+    release_option(sub.add_parser('venv', help='print the venv path of the '
+                                  'running cloud, or of --release'))
     sub.add_parser('status', help='services, Ceph health and fullness')
     sub.add_parser('down', help='stop everything, remove .cloud')
     p = sub.add_parser('kill', help='signal services by recorded pid, as a '
@@ -130,6 +157,8 @@ def main(argv=None):
     try:
         if args.cmd == 'kill':
             return cmd_kill(args)
+        if args.cmd == 'venv':
+            return cmd_venv(args)
         from cloudharness import lifecycle
         return getattr(lifecycle, 'cmd_' + args.cmd)(args)
     except Fail as e:

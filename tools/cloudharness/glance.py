@@ -55,6 +55,12 @@ def write_config(limits_endpoint=None):
             'filesystem_store_datadir': os.path.join(s.GL_DIR, 'staging')},
         'os_glance_tasks_store': {
             'filesystem_store_datadir': os.path.join(s.GL_DIR, 'tasks')},
+        # Every MBR/GPT safety check fatal, as Glance 33 (2026.2) has it by
+        # default: Glance 30-32 default to 'mbr' (non-fatal). The driver's
+        # clone_upload_gpt_safety_checks_nonfatal mirrors this (default
+        # empty), and the parity tests expect Glance to refuse an unsafe
+        # partition table, on every release.
+        'image_format': {'gpt_safety_checks_nonfatal': ''},
         'keystone_authtoken': keystone.authtoken_section('glance'),
         'paste_deploy': {'flavor': 'keystone'},
         'oslo_concurrency': {'lock_path': os.path.join(s.GL_DIR, 'locks')},

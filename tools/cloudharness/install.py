@@ -12,8 +12,9 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Installation: Debian packages, the venv and its PyPI packages, this
-project (editable), and Debian's rados/rbd modules linked into the venv."""
+"""Installation: Debian packages, the venv of the release and its PyPI
+packages (pinned by the release's constraints/<release>.txt), this project
+(editable), and Debian's rados/rbd modules linked into the venv."""
 
 import contextlib
 import glob
@@ -90,8 +91,17 @@ def missing_pip_packages():
             '    if spec.startswith("==") and v != spec[2:]:\n'
             '        out.append(name + spec)\n'
             'print(json.dumps(out))\n')
-    r = util.run([s.VPY, '-c', code, json.dumps(s.PIP_PACKAGES)], timeout=60)
+    r = util.run([s.VPY, '-c', code,
+                  json.dumps(s.pip_packages(s.RELEASE))], timeout=60)
     return json.loads(r.stdout)
+
+
+def pip_fingerprint():
+    """What the venv's PyPI packages were installed from."""
+    h = hashlib.sha256(json.dumps(s.pip_packages(s.RELEASE)).encode())
+    with open(s.constraints_of(s.RELEASE), 'rb') as f:
+        h.update(f.read())
+    return h.hexdigest()
 
 
 def install_venv(note):
@@ -103,18 +113,26 @@ def install_venv(note):
     else:
         util.run([find_python(), '-m', 'venv', s.VENV], timeout=300)
         note.append('created venv')
+    stamp = os.path.join(s.VENV, '.cloud-pip-install')
+    fp = pip_fingerprint()
     missing = missing_pip_packages()
-    if not missing:
-        note.append('pip packages present')
+    if not missing and util.read_file(stamp) == fp:
+        note.append('%s packages present' % s.RELEASE)
         return
+    # Everything, not only what is missing: the release's constraints
+    # move what an earlier install left at other versions.
     log = os.path.join(s.LOGS, 'install-pip.log')
-    r = util.run([s.VPY, '-m', 'pip', 'install', '-q'] + missing,
+    r = util.run([s.VPY, '-m', 'pip', 'install', '-q', '-c',
+                  s.constraints_of(s.RELEASE)] +
+                 [name + spec for name, spec in s.pip_packages(s.RELEASE)],
                  check=False, timeout=3600)
     util.write_file(log, r.stdout + r.stderr)
     if r.returncode:
         raise Fail('pip install failed, see %s' % log,
                    output=r.stdout + r.stderr)
-    note.append('pip installed %d packages' % len(missing))
+    util.write_file(stamp, fp + '\n')
+    note.append('pip installed %s (%d packages were missing)' % (
+        s.RELEASE, len(missing)))
 
 
 def project_fingerprint():
@@ -133,7 +151,7 @@ def install_project(note, required):
         note.append('no setup.cfg yet: skipped')
         return
     stamp = os.path.join(s.VENV, '.cloud-editable-install')
-    fp = project_fingerprint()
+    fp = project_fingerprint() + ' ' + s.RELEASE
     importable = util.run(
         [s.VPY, '-c', 'import importlib.util, sys; s = importlib'
          '.util.find_spec("cinder_rbd_upload_clone"); sys.exit('
@@ -143,7 +161,8 @@ def install_project(note, required):
         note.append('already installed (editable)')
         return
     log = os.path.join(s.LOGS, 'install-project.log')
-    cmd = [s.VPY, '-m', 'pip', 'install', '-q', '-e', s.REPO]
+    cmd = [s.VPY, '-m', 'pip', 'install', '-q', '-c',
+           s.constraints_of(s.RELEASE), '-e', s.REPO]
     r = util.run(cmd, check=False, timeout=1200)
     out = r.stdout + r.stderr
     if r.returncode and 'pbr' in out.lower():

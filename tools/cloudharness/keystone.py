@@ -114,10 +114,15 @@ def gunicorn_cmd(app, port, threads):
     # --keep-alive 75 (gunicorn's default is 2 s): a client reusing a
     # pooled connection just as the server closes it gets "Remote end
     # closed connection without response"; seen with 8 uploads at once.
+    # --no-control-socket: gunicorn 25+ (2026.1's constraints on) opens a
+    # control socket otherwise; gunicorn 23 (2025.1, 2025.2) has neither.
+    major = database.dist_version('gunicorn').split('.')[0]
+    no_socket = (['--no-control-socket'] if not major.isdigit() or
+                 int(major) >= 25 else [])
     return [os.path.join(s.VBIN, 'gunicorn'), '--bind',
             '%s:%d' % (s.HOST, port), '--workers', '1', '--threads',
             str(threads), '--timeout', '600', '--graceful-timeout', '5',
-            '--keep-alive', '75', '--no-control-socket', app]
+            '--keep-alive', '75'] + no_socket + [app]
 
 
 def start(note, restart):

@@ -48,6 +48,41 @@ def osd_store(args):
     return store, existing
 
 
+def cloud_release():
+    """The release of the cloud in .cloud; None when there is none."""
+    recorded = s.recorded_release()
+    if recorded:
+        return recorded
+    # A cloud made before releases were recorded ran the newest.
+    if any(os.path.isdir(d) for d in (s.KS_DIR, s.GL_DIR, s.CI_DIR)):
+        return s.DEFAULT_RELEASE
+    return None
+
+
+def release(args, running=True):
+    """Choose the release (--release, CLOUD_RELEASE, the cloud's, newest).
+
+    :param running: for `up`: a cloud keeps its release (its databases
+        are that release's); another one needs `tools/cloud down` first.
+    """
+    current = cloud_release()
+    rel = (getattr(args, 'release', None) or
+           os.environ.get('CLOUD_RELEASE') or current or s.DEFAULT_RELEASE)
+    s.use_release(rel)
+    if running and current and rel != current:
+        raise Fail('the cloud in %s runs %s; `tools/cloud down` first to '
+                   'run %s' % (s.CLOUD, current, rel))
+    return rel
+
+
+def release_line():
+    """'2025.1 (cinder 26.3.0, glance 30.2.0, keystone 27.1.0; .venv-...)'"""
+    return '%s (%s; %s)' % (s.RELEASE, ', '.join(
+        '%s %s' % (name, database.dist_version(name))
+        for name in ('cinder', 'glance', 'keystone')),
+        os.path.relpath(s.VENV, s.REPO))
+
+
 def image_quota(args):
     """MiB of the demo project's image_size_total, or None (quota off)."""
     recorded = util.read_file(QUOTA_FILE)
@@ -83,11 +118,13 @@ def volume_hosts(args):
 
 
 def cmd_install(args):
+    release(args, running=False)
     install.install_all(cinder.resolve_driver(getattr(args, 'driver', None)))
     return 0
 
 
 def cmd_up(args):
+    release(args)
     store, existing = osd_store(args)
     driver = cinder.resolve_driver(args.driver)
     if (existing == 'memstore' and not processes.alive('ceph-osd') and
@@ -103,13 +140,14 @@ def cmd_up(args):
     quota_mib = image_quota(args)
     hosts, cluster = volume_hosts(args)
     s.configure_volume_hosts(hosts, cluster)
-    say('cloud up: %s\n  osd store %s, driver %s%s%s' % (
-        s.REPO, store, driver, ', image quota %d MiB' % quota_mib
+    say('cloud up: %s\n  release %s, osd store %s, driver %s%s%s' % (
+        s.REPO, s.RELEASE, store, driver, ', image quota %d MiB' % quota_mib
         if quota_mib else '', ', %d cinder-volume host(s)%s' % (
             hosts, ' in cluster %s, coordination %s' % (
                 s.CLUSTER, s.COORDINATION_URL) if cluster else '')))
     ceph.host_disk_check()
     install.install_all(driver)
+    util.write_file(s.RELEASE_FILE, s.RELEASE + '\n')
     cinder.check_driver_importable(driver)  # before cinder.conf names it
 
     # Configs first, then the slow independent work in parallel: the broker
@@ -217,6 +255,7 @@ def cmd_up(args):
     with step('ceph healthy') as n:
         ceph.wait_healthy(n)
     clients.write_env_files()
+    say('[%6.1fs] release %s' % (time.monotonic() - util.T0, release_line()))
     say('[%6.1fs] done. For the CLIs: source %s\n%11s(demo user) or '
         '%s (admin)' % (time.monotonic() - util.T0,
                         os.path.join(s.CLOUD, 'openrc'), '',
@@ -242,6 +281,8 @@ def cmd_status(args):
     if not os.path.isdir(s.CLOUD):
         say('no %s: nothing is running' % s.CLOUD)
         return 1
+    release(args, running=False)
+    say('release %s' % release_line())
     ok = health.print_rows(health.rows())
     ok = health.print_ceph() and ok
     ok = health.print_cluster() and ok

@@ -15,7 +15,8 @@
 """Where everything lives and the fixed settings of the local cloud.
 
 Every piece of state is under <repo>/.cloud (git-ignored); the venv is
-<repo>/.venv. All services bind 127.0.0.1 on fixed ports.
+<repo>/.venv for the newest release, <repo>/.venv-<release> for the others
+(RELEASES). All services bind 127.0.0.1 on fixed ports.
 """
 
 import os
@@ -130,6 +131,63 @@ PIP_PACKAGES = [('cinder', '==29.0.0'), ('glance', '==33.0.0'),
                 ('ddt', ''), ('etcd3gw', '')]
 PY_VERSION = '3.11'  # must match Debian's rados/rbd extension modules
 
+# OpenStack releases -------------------------------------------------------
+# What `tools/cloud up --release X` installs: that series' newest Cinder,
+# Glance and Keystone on PyPI (they replace the pins of PIP_PACKAGES), every
+# other package pinned by the release's upper-constraints, the file tox's
+# py3-<release> env uses too (constraints/README.rst). Each release has its
+# own venv (venv_of), so switching costs no reinstall.
+RELEASES = {
+    '2025.1': {'cinder': '26.3.0', 'glance': '30.2.0', 'keystone': '27.1.0'},
+    '2025.2': {'cinder': '27.0.0', 'glance': '31.1.0', 'keystone': '28.1.0'},
+    '2026.1': {'cinder': '28.0.0', 'glance': '32.0.0', 'keystone': '29.1.0'},
+    '2026.2': {'cinder': '29.0.0', 'glance': '33.0.0', 'keystone': '30.0.0'},
+}
+DEFAULT_RELEASE = '2026.2'  # the newest: its venv is .venv
+RELEASE_FILE = os.path.join(CLOUD, 'release')  # what the cloud runs
+
+
+def venv_of(release):
+    """The venv of a release: .venv for the newest, else .venv-<release>."""
+    return os.path.join(REPO, '.venv' if release == DEFAULT_RELEASE
+                        else '.venv-' + release)
+
+
+def constraints_of(release):
+    return os.path.join(REPO, 'constraints', release + '.txt')
+
+
+def recorded_release(cloud=None):
+    """The release the cloud in .cloud was set up with, or None."""
+    try:
+        with open(os.path.join(cloud or CLOUD, 'release')) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def pip_packages(release):
+    """PIP_PACKAGES with the release's Cinder, Glance and Keystone."""
+    pins = RELEASES[release]
+    return [(name, '==' + pins[name] if name in pins else spec)
+            for name, spec in PIP_PACKAGES]
+
+
+def use_release(release):
+    """Point VENV, VBIN and VPY at the release's venv."""
+    global RELEASE, VENV, VBIN, VPY
+    if release not in RELEASES:
+        from cloudharness.util import Fail
+        raise Fail('unknown release %r (known: %s)' % (
+            release, ', '.join(sorted(RELEASES))))
+    RELEASE = release
+    VENV = venv_of(release)
+    VBIN = os.path.join(VENV, 'bin')
+    VPY = os.path.join(VBIN, 'python')
+
+
+RELEASE = None
+
 # Services -----------------------------------------------------------------
 # Start order; `down` stops the groups of STOP_GROUPS in order.
 SERVICES = ['ceph-mon', 'ceph-mgr', 'ceph-osd', 'rabbitmq', 'mariadb',
@@ -231,3 +289,9 @@ def configure_volume_hosts(count, cluster):
 
 BASE_SERVICES = list(SERVICES)
 configure_volume_hosts(recorded_volume_hosts(), clustered())
+
+
+# The running cloud's release, else the newest; `up`/`install` choose
+# (cli.release()).
+use_release(recorded_release() if recorded_release() in RELEASES
+            else DEFAULT_RELEASE)
