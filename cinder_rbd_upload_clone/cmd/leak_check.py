@@ -30,7 +30,9 @@ one line each with its kind:
   orphan-snapshot            volumes/<vol>@snapshot-<id>: Cinder snapshot
                              <id> exists
   orphan-upload-snapshot     volumes/<vol>@upload-<img>.clone_snap: it has a
-                             clone and Glance image <img> exists
+                             clone and Glance image <img> exists, or the
+                             upload is in flight (its journal record's
+                             owner beat within the last IN_FLIGHT_SECONDS)
   orphan-clone-snapshot      volumes/<vol>@<x>.clone_snap: it has a clone
   unknown-snapshot           any other snapshot
   trash                      <pool>/trash/<id> (<name>): an RBD trash entry
@@ -50,6 +52,10 @@ import sys
 import time
 
 EXIT_CLEAN, EXIT_LEAKS, EXIT_ERROR = 0, 1, 2
+# An upload whose journal record's owner beat this recently (the owner
+# beats every 60 s) is in flight: its snapshot is not a leak yet. A record
+# of a dead owner does not protect anything (the collector settles it).
+IN_FLIGHT_SECONDS = 180
 
 
 def add_arguments(parser, ceph_conf=None, rados_id=None, openrc=None,
@@ -74,7 +80,8 @@ def add_arguments(parser, ceph_conf=None, rados_id=None, openrc=None,
     parser.add_argument('--images-pool', default=images_pool,
                         help='default: images')
     parser.add_argument('--json', action='store_true',
-                        help='print {"leaks": [...], "rbd_images": N}')
+                        help='print {"leaks": [...], "in_flight": [...], '
+                             '"rbd_images": N}')
 
 
 def read_openrc(path):
@@ -177,9 +184,34 @@ def rbd_inventory(ceph_conf, rados_id, pools, now=None):
     return tree, trash
 
 
+def uploads_in_flight(ceph_conf, rados_id, volumes_pool, now=None):
+    """Image ids of the uploads whose owner beat within IN_FLIGHT_SECONDS.
+
+    From the driver's upload journal in the volumes pool.
+    """
+    import rados
+
+    from cinder_rbd_upload_clone import journal
+
+    now = time.time() if now is None else now
+    cluster = rados.Rados(conffile=ceph_conf, rados_id=rados_id)
+    cluster.connect()
+    try:
+        with cluster.open_ioctx(volumes_pool) as ioctx:
+            records = journal.Journal(rados, ioctx).records()
+    finally:
+        cluster.shutdown()
+    return {image_id for image_id, record in records.items()
+            if now - record.beat <= IN_FLIGHT_SECONDS}
+
+
 def leaks(inventory, volumes, snapshots, images, volumes_pool='volumes',
-          images_pool='images'):
-    """[(kind, item)] of what no volume, snapshot or image owns."""
+          images_pool='images', in_flight=frozenset()):
+    """[(kind, item)] of what no volume, snapshot or image owns.
+
+    ``in_flight``: image ids of uploads under way, whose upload snapshot
+    has no clone yet, or whose clone is not registered yet.
+    """
     found = []
     for (pool, name), snaps in sorted(inventory.items()):
         if pool == images_pool:
@@ -204,7 +236,8 @@ def leaks(inventory, volumes, snapshots, images, volumes_pool='volumes',
             elif snap.startswith('upload-') and snap.endswith('.clone_snap'):
                 kind = 'orphan-upload-snapshot'
                 image_id = snap[len('upload-'):-len('.clone_snap')]
-                ok = bool(children) and image_id in images
+                ok = (bool(children) and image_id in images or
+                      image_id in in_flight)
             elif snap.endswith('.clone_snap'):
                 kind = 'orphan-clone-snapshot'
                 ok = bool(children)
@@ -224,18 +257,23 @@ def run(ceph_conf, rados_id, openrc, volumes_pool, images_pool, as_json,
         volumes, snapshots, images = owners(credentials(openrc))
         inventory, trash = rbd_inventory(ceph_conf, rados_id,
                                          (volumes_pool, images_pool))
+        in_flight = uploads_in_flight(ceph_conf, rados_id, volumes_pool)
     except Exception as e:
         print('leak-check: %s: %s' % (type(e).__name__, e), file=err)
         return EXIT_ERROR
     found = leaks(inventory, volumes, snapshots, images, volumes_pool,
-                  images_pool) + trash
+                  images_pool, in_flight) + trash
     if as_json:
         print(json.dumps({'leaks': [{'kind': k, 'item': i}
                                     for k, i in found],
+                          'in_flight': sorted(in_flight),
                           'rbd_images': len(inventory)}), file=out)
     else:
         for kind, item in found:
             print('LEAK %-24s %s' % (kind, item), file=out)
+        if in_flight:
+            print('%d upload(s) in flight (journal), not counted: %s' % (
+                len(in_flight), ', '.join(sorted(in_flight))), file=out)
         print('%d leak(s) among %d RBD image(s)' % (len(found),
                                                     len(inventory)),
               file=out)

@@ -27,8 +27,11 @@ import sys
 import time
 import uuid
 
+import rados
 import testtools
 
+from cinder_rbd_upload_clone.cmd import leak_check as leak_check_cmd
+from cinder_rbd_upload_clone import journal
 from tests.functional import base
 
 TOOL = os.path.join(base.REPO, 'tools', 'leak-check')
@@ -96,6 +99,39 @@ class LeakCheckTestCase(testtools.TestCase):
         vol = self.volume()
         snap = 'upload-%s.clone_snap' % uuid.uuid4()
         self.ceph.snapshot('volumes', vol, snap)
+        self.assertEqual({
+            ('orphan-volume', 'volumes/%s' % vol),
+            ('orphan-upload-snapshot', 'volumes/%s@%s' % (vol, snap)),
+        }, self.planted())
+
+    def journal_record(self, image_id, vol, beat_age):
+        """A journal record of an upload whose owner beat beat_age ago."""
+        record = journal.new_record(image_id, vol, 'images',
+                                    'leak-check-test@rbd')
+        record = record._replace(beat=time.time() - beat_age)
+        book = journal.Journal(rados, self.ceph.ioctx['volumes'])
+        book.put(record)
+        self.addCleanup(book.remove, image_id)
+
+    def test_upload_in_flight_is_not_a_leak(self):
+        # The snapshot of an upload under way, before its clone exists:
+        # its journal record's owner is alive.
+        vol = self.volume()
+        image_id = str(uuid.uuid4())
+        snap = 'upload-%s.clone_snap' % image_id
+        self.ceph.snapshot('volumes', vol, snap)
+        self.journal_record(image_id, vol, beat_age=5)
+        self.assertEqual({('orphan-volume', 'volumes/%s' % vol)},
+                         self.planted())
+
+    def test_upload_of_a_dead_owner_is_a_leak(self):
+        # A record whose owner stopped beating protects nothing.
+        vol = self.volume()
+        image_id = str(uuid.uuid4())
+        snap = 'upload-%s.clone_snap' % image_id
+        self.ceph.snapshot('volumes', vol, snap)
+        self.journal_record(image_id, vol,
+                            beat_age=leak_check_cmd.IN_FLIGHT_SECONDS + 60)
         self.assertEqual({
             ('orphan-volume', 'volumes/%s' % vol),
             ('orphan-upload-snapshot', 'volumes/%s@%s' % (vol, snap)),

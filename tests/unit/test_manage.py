@@ -28,6 +28,7 @@ import testtools
 
 from cinder_rbd_upload_clone.cmd import leak_check
 from cinder_rbd_upload_clone.cmd import manage
+from cinder_rbd_upload_clone import journal
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 
@@ -280,10 +281,42 @@ class LeakCheckTestCase(testtools.TestCase):
         self.assertEqual([], leak_check.leaks(inventory, {'a'}, set(),
                                               {'i'}))
 
-    def _run(self, inventory, as_json=False):
+    def test_upload_in_flight_is_not_a_leak(self):
+        found = leak_check.leaks(self.INVENTORY, {'a', 'c'}, {'s'}, {'img'},
+                                 in_flight={'old'})
+        self.assertNotIn(('orphan-upload-snapshot',
+                          'volumes/volume-c@upload-old.clone_snap'), found)
+        self.assertEqual(5, len(found))
+
+    def test_uploads_in_flight_are_those_whose_owner_beats(self):
+        now = 10000.0
+        records = {
+            'fresh': journal.new_record('fresh', 'volume-a', 'images',
+                                        'h@b', now=now - 60),
+            'edge': journal.new_record(
+                'edge', 'volume-a', 'images', 'h@b',
+                now=now - leak_check.IN_FLIGHT_SECONDS),
+            'dead': journal.new_record(
+                'dead', 'volume-a', 'images', 'h@b',
+                now=now - leak_check.IN_FLIGHT_SECONDS - 1),
+        }
+        fake_rados = mock.MagicMock()
+        with mock.patch.dict('sys.modules', {'rados': fake_rados}), \
+                mock.patch.object(journal.Journal, 'records',
+                                  return_value=records):
+            got = leak_check.uploads_in_flight('/c', 'admin', 'volumes',
+                                               now=now)
+        self.assertEqual({'fresh', 'edge'}, got)
+        fake_rados.Rados.return_value.open_ioctx.assert_called_once_with(
+            'volumes')
+        fake_rados.Rados.return_value.shutdown.assert_called_once_with()
+
+    def _run(self, inventory, as_json=False, in_flight=()):
         out, err = io.StringIO(), io.StringIO()
         with mock.patch.object(leak_check, 'owners',
                                return_value=({'a', 'c'}, {'s'}, {'img'})), \
+                mock.patch.object(leak_check, 'uploads_in_flight',
+                                  return_value=set(in_flight)), \
                 mock.patch.object(leak_check, 'rbd_inventory',
                                   return_value=(inventory, [])) as inv:
             code = leak_check.run('/ceph.conf', 'admin', None, 'volumes',
@@ -291,6 +324,14 @@ class LeakCheckTestCase(testtools.TestCase):
         inv.assert_called_once_with('/ceph.conf', 'admin',
                                     ('volumes', 'images'))
         return code, out.getvalue(), err.getvalue()
+
+    def test_run_text_names_uploads_in_flight(self):
+        code, out, _err = self._run(self.INVENTORY, in_flight={'old'})
+        self.assertEqual(leak_check.EXIT_LEAKS, code)
+        lines = out.splitlines()
+        self.assertEqual('1 upload(s) in flight (journal), not counted: old',
+                         lines[-2])
+        self.assertEqual('5 leak(s) among 7 RBD image(s)', lines[-1])
 
     def test_run_text(self):
         code, out, _err = self._run(self.INVENTORY)
@@ -303,7 +344,8 @@ class LeakCheckTestCase(testtools.TestCase):
     def test_run_clean_json(self):
         code, out, _err = self._run({('volumes', 'volume-a'): {}}, True)
         self.assertEqual(leak_check.EXIT_CLEAN, code)
-        self.assertEqual({'leaks': [], 'rbd_images': 1}, json.loads(out))
+        self.assertEqual({'leaks': [], 'in_flight': [], 'rbd_images': 1},
+                         json.loads(out))
 
     def test_run_error(self):
         out, err = io.StringIO(), io.StringIO()
