@@ -23,7 +23,6 @@ is tools/cephlib.py.
 import hashlib
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -86,14 +85,15 @@ def cloud_up_now(extra=()):
 
 def read_openrc(name='openrc'):
     """Exported variables of an openrc: a name in .cloud, or a path."""
-    env = {}
-    with open(os.path.join(CLOUD, name)) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith('export ') and '=' in line:
-                key, value = line[len('export '):].split('=', 1)
-                env[key] = shlex.split(value)[0] if value else ''
-    return env
+    return _leak_check().read_openrc(os.path.join(CLOUD, name))
+
+
+def _leak_check():
+    """The package's stdlib-only openrc and session helpers, from REPO."""
+    if REPO not in sys.path:
+        sys.path.append(REPO)
+    from cinder_rbd_upload_clone.cmd import leak_check
+    return leak_check
 
 
 def cli_env(openrc='openrc'):
@@ -171,15 +171,7 @@ def clients(openrc='openrc'):
     if openrc not in _clients:
         from cinderclient import client as cinder_client
         from glanceclient import client as glance_client
-        from keystoneauth1 import identity
-        from keystoneauth1 import session
-        env = read_openrc(openrc)
-        sess = session.Session(auth=identity.Password(
-            auth_url=env['OS_AUTH_URL'], username=env['OS_USERNAME'],
-            password=env['OS_PASSWORD'], project_name=env['OS_PROJECT_NAME'],
-            user_domain_name=env.get('OS_USER_DOMAIN_NAME', 'Default'),
-            project_domain_name=env.get('OS_PROJECT_DOMAIN_NAME',
-                                        'Default')))
+        sess = _leak_check().session_for(read_openrc(openrc))
         _clients[openrc] = (glance_client.Client('2', session=sess),
                             cinder_client.Client('3.1', session=sess))
     return _clients[openrc]

@@ -104,10 +104,8 @@ def credentials(openrc=None, environ=None):
     return {k: v for k, v in environ.items() if k.startswith('OS_')}
 
 
-def owners(env):
-    """(volume ids, snapshot ids, image ids) known to Cinder and Glance."""
-    from cinderclient import client as cinder_client
-    from glanceclient import client as glance_client
+def session_for(env):
+    """A keystoneauth session for the OS_* variables of ``env``."""
     from keystoneauth1 import identity
     from keystoneauth1 import session
 
@@ -116,12 +114,20 @@ def owners(env):
     if missing:
         raise ValueError('no admin credentials: %s unset (pass --openrc or '
                          'source an admin openrc)' % ', '.join(missing))
-    sess = session.Session(auth=identity.Password(
+    return session.Session(auth=identity.Password(
         auth_url=env['OS_AUTH_URL'], username=env['OS_USERNAME'],
         password=env['OS_PASSWORD'], project_name=env['OS_PROJECT_NAME'],
         user_domain_name=env.get('OS_USER_DOMAIN_NAME', 'Default'),
         project_domain_name=env.get('OS_PROJECT_DOMAIN_NAME', 'Default')),
         verify=env.get('OS_CACERT') or True)
+
+
+def owners(env):
+    """(volume ids, snapshot ids, image ids) known to Cinder and Glance."""
+    from cinderclient import client as cinder_client
+    from glanceclient import client as glance_client
+
+    sess = session_for(env)
     region = env.get('OS_REGION_NAME')
     cinder = cinder_client.Client('3', session=sess, region_name=region)
     glance = glance_client.Client('2', session=sess, region_name=region)
