@@ -196,12 +196,8 @@ def start_mon(note):
         shutil.rmtree(tmp)
         util.touch(os.path.join(s.MON_DATA, 'ready'))
         note.append('created')
-    if processes.alive('ceph-mon'):
-        note.append('running')
-    else:
-        processes.spawn('ceph-mon', ['ceph-mon', '-c', s.CEPH_CONF, '-i',
-                                     'a', '-f'])
-        note.append('started')
+    processes.ensure('ceph-mon', note,
+                     ['ceph-mon', '-c', s.CEPH_CONF, '-i', 'a', '-f'])
     util.wait_until(lambda: ceph('mon', 'stat', timeout=20, check=False)
                     .returncode == 0, 60, 'mon quorum', 'ceph-mon')
 
@@ -221,12 +217,9 @@ def start_mgr_osd(note, store):
         secret = util.run(['ceph-authtool', '--gen-print-key']).stdout.strip()
         ops.append(['osd_new', osd_uuid, secret])
     result = admin(ops) if ops else {}
-    if processes.alive('ceph-mgr'):
-        note.append('mgr running')
-    else:
-        processes.spawn('ceph-mgr', ['ceph-mgr', '-c', s.CEPH_CONF, '-i',
-                                     'x', '-f'])
-        note.append('mgr started')
+    processes.ensure('ceph-mgr', note,
+                     ['ceph-mgr', '-c', s.CEPH_CONF, '-i', 'x', '-f'],
+                     label='mgr ')
     if new_osd:
         if result.get('osd_id') != '0':
             raise Fail('expected osd id 0, got %r' % result.get('osd_id'))
@@ -239,12 +232,9 @@ def start_mgr_osd(note, store):
                   '--osd-uuid', osd_uuid], timeout=300, service='ceph-osd')
         util.touch(os.path.join(s.OSD_DATA, 'ready'))
         note.append('osd.0 created (%s)' % store)
-    if processes.alive('ceph-osd'):
-        note.append('osd running')
-    else:
-        processes.spawn('ceph-osd', ['ceph-osd', '-c', s.CEPH_CONF, '-i',
-                                     '0', '-f'])
-        note.append('osd started')
+    processes.ensure('ceph-osd', note,
+                     ['ceph-osd', '-c', s.CEPH_CONF, '-i', '0', '-f'],
+                     label='osd ')
 
 
 def pools_and_users(note, store):

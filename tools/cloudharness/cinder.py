@@ -163,11 +163,7 @@ def db(note):
 
 
 def start(note, svc):
-    if processes.alive(svc):
-        note.append('running')
-    else:
-        processes.spawn(svc, cmd(svc))
-        note.append('started')
+    processes.ensure(svc, note, cmd(svc))
 
 
 def api_wait(note):

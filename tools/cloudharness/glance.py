@@ -87,18 +87,11 @@ def db(note):
 
 
 def start(note, restart):
-    if restart and processes.alive('glance-api'):
-        processes.stop_services(['glance-api'])
-        note.append('config changed: restarted')
-    if processes.alive('glance-api'):
-        note.append('running')
-    else:
-        env = util.base_env()
-        env['OS_GLANCE_CONFIG_DIR'] = s.GL_DIR
-        processes.spawn('glance-api', keystone.gunicorn_cmd(
-            'glance.wsgi.api:application', s.GLANCE_PORT, 8), env=env,
-            cwd=s.GL_DIR)
-        note.append('started')
+    env = util.base_env()
+    env['OS_GLANCE_CONFIG_DIR'] = s.GL_DIR
+    processes.ensure('glance-api', note, keystone.gunicorn_cmd(
+        'glance.wsgi.api:application', s.GLANCE_PORT, 8), env=env,
+        cwd=s.GL_DIR, restart=restart)
 
 
 def wait(note):

@@ -126,18 +126,11 @@ def gunicorn_cmd(app, port, threads):
 
 
 def start(note, restart):
-    if restart and processes.alive('keystone'):
-        processes.stop_services(['keystone'])
-        note.append('config changed: restarted')
-    if processes.alive('keystone'):
-        note.append('running')
-    else:
-        env = util.base_env()
-        env['OS_KEYSTONE_CONFIG_DIR'] = s.KS_DIR
-        processes.spawn('keystone', gunicorn_cmd(
-            'keystone_wsgi:application', s.KEYSTONE_PORT, 4), env=env,
-            cwd=s.KS_DIR)
-        note.append('started')
+    env = util.base_env()
+    env['OS_KEYSTONE_CONFIG_DIR'] = s.KS_DIR
+    processes.ensure('keystone', note, gunicorn_cmd(
+        'keystone_wsgi:application', s.KEYSTONE_PORT, 4), env=env,
+        cwd=s.KS_DIR, restart=restart)
 
 
 def wait(note):

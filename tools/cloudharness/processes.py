@@ -173,6 +173,18 @@ def spawn(name, cmd, env=None, cwd=None):
     return p.pid
 
 
+def ensure(name, note, cmd, env=None, cwd=None, restart=False, label=''):
+    """Start a service unless it runs (restart: stop it first); note it."""
+    if restart and alive(name):
+        stop_services([name])
+        note.append('config changed: restarted')
+    if alive(name):
+        note.append(label + 'running')
+    else:
+        spawn(name, cmd, env=env, cwd=cwd)
+        note.append(label + 'started')
+
+
 def signal_session(sid, sig):
     """Signal every member of a session, its leader first.
 
