@@ -56,6 +56,8 @@ EXIT_CLEAN, EXIT_LEAKS, EXIT_ERROR = 0, 1, 2
 # beats every 60 s) is in flight: its snapshot is not a leak yet. A record
 # of a dead owner does not protect anything (the collector settles it).
 IN_FLIGHT_SECONDS = 180
+# How often --settle looks again.
+SETTLE_INTERVAL = 5
 
 
 def add_arguments(parser, ceph_conf=None, rados_id=None, openrc=None,
@@ -79,6 +81,12 @@ def add_arguments(parser, ceph_conf=None, rados_id=None, openrc=None,
                         help="default: the backend's rbd_pool, else volumes")
     parser.add_argument('--images-pool', default=images_pool,
                         help='default: images')
+    parser.add_argument('--settle', type=int, default=0, metavar='SECONDS',
+                        help='while leaks remain, look again every %d s for '
+                             'up to SECONDS (a cloud that has just been '
+                             "busy: the collector's next sweep removes what "
+                             "upstream's driver leaves); report what is "
+                             'still there' % SETTLE_INTERVAL)
     parser.add_argument('--json', action='store_true',
                         help='print {"leaks": [...], "in_flight": [...], '
                              '"rbd_images": N}')
@@ -254,33 +262,53 @@ def leaks(inventory, volumes, snapshots, images, volumes_pool='volumes',
     return found
 
 
+def check(ceph_conf, rados_id, openrc, volumes_pool, images_pool):
+    """One look: (leaks, image ids of uploads in flight, RBD image count)."""
+    volumes, snapshots, images = owners(credentials(openrc))
+    inventory, trash = rbd_inventory(ceph_conf, rados_id,
+                                     (volumes_pool, images_pool))
+    in_flight = uploads_in_flight(ceph_conf, rados_id, volumes_pool)
+    found = leaks(inventory, volumes, snapshots, images, volumes_pool,
+                  images_pool, in_flight) + trash
+    return found, in_flight, len(inventory)
+
+
 def run(ceph_conf, rados_id, openrc, volumes_pool, images_pool, as_json,
-        out=None, err=None):
-    """One leak check; prints the result and returns the exit status."""
+        out=None, err=None, settle=0, sleep=time.sleep,
+        clock=time.monotonic):
+    """One leak check; prints the result and returns the exit status.
+
+    ``settle``: seconds to look again (every SETTLE_INTERVAL) while leaks
+    remain, for a cloud that has just been busy: the collector removes
+    what upstream's driver leaves on its next sweep. Only what is still
+    there when the time is up is reported.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
+    deadline = clock() + settle
     try:
-        volumes, snapshots, images = owners(credentials(openrc))
-        inventory, trash = rbd_inventory(ceph_conf, rados_id,
-                                         (volumes_pool, images_pool))
-        in_flight = uploads_in_flight(ceph_conf, rados_id, volumes_pool)
+        while True:
+            found, in_flight, count = check(ceph_conf, rados_id, openrc,
+                                            volumes_pool, images_pool)
+            if not found or clock() >= deadline:
+                break
+            sleep(SETTLE_INTERVAL)
     except Exception as e:
         print('leak-check: %s: %s' % (type(e).__name__, e), file=err)
         return EXIT_ERROR
-    found = leaks(inventory, volumes, snapshots, images, volumes_pool,
-                  images_pool, in_flight) + trash
     if as_json:
         print(json.dumps({'leaks': [{'kind': k, 'item': i}
                                     for k, i in found],
                           'in_flight': sorted(in_flight),
-                          'rbd_images': len(inventory)}), file=out)
+                          'rbd_images': count}), file=out)
     else:
         for kind, item in found:
             print('LEAK %-24s %s' % (kind, item), file=out)
         if in_flight:
             print('%d upload(s) in flight (journal), not counted: %s' % (
                 len(in_flight), ', '.join(sorted(in_flight))), file=out)
-        print('%d leak(s) among %d RBD image(s)' % (len(found),
-                                                    len(inventory)),
-              file=out)
+        print('%d leak(s) among %d RBD image(s)%s' % (
+            len(found), count,
+            ' after %d s of settling' % settle if found and settle else ''),
+            file=out)
     return EXIT_LEAKS if found else EXIT_CLEAN

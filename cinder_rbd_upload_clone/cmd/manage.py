@@ -472,7 +472,8 @@ def cmd_leak_check(args):
     return leak_check.run(ceph_conf or '/etc/ceph/ceph.conf',
                           rados_id or 'admin', args.openrc,
                           volumes_pool or 'volumes',
-                          args.images_pool or 'images', args.json)
+                          args.images_pool or 'images', args.json,
+                          settle=args.settle)
 
 
 def _doctor_args(parser):

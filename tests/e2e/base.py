@@ -21,11 +21,14 @@ process per poll costs seconds), Ceph with the admin keyring, and Glance's
 location list with Cinder's service user (it needs the service role).
 """
 
+import concurrent.futures
 import os
 import sys
+import time
 
 import fixtures
 from glanceclient import client as glance_client
+import rbd
 import testtools
 
 from cinder_rbd_upload_clone import compat
@@ -138,6 +141,49 @@ class E2ETestCase(testtools.TestCase):
                 self.addCleanup(self.delete_image_quietly, cells[2])
                 return cells[2]
         raise AssertionError(out)
+
+    def freeze_upload_at(self, vol_id, name, state, timeout=120):
+        """Upload, and freeze cinder-volume once its journal says ``state``.
+
+        The CLI runs in a thread while this polls the images pool and the
+        journal every few milliseconds: the window (a pending clone not yet
+        registered, a flatten under way) does not depend on when the CLI
+        returns. Returns (image id, the journal record seen, its parent).
+        """
+        before = set(rbd.RBD().list(self.ceph.ioctx['images']))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            started = pool.submit(self.upload_async, vol_id, name)
+            deadline = time.monotonic() + timeout
+            seen = None
+            while seen is None and time.monotonic() < deadline:
+                journal = self.ceph.journal()
+                for image_id in set(rbd.RBD().list(
+                        self.ceph.ioctx['images'])) - before:
+                    record = journal.get(image_id)
+                    if record and record['state'] == state:
+                        freeze_cinder_volume()
+                        seen = image_id, record, self.ceph.parent(
+                            'images', image_id)
+                        break
+                else:
+                    time.sleep(0.005)
+            image_id = started.result()
+        self.assertIsNotNone(seen, 'never saw an upload of volume %s in '
+                             'journal state %r (new images: %s)' % (
+                                 vol_id, state, set(rbd.RBD().list(
+                                     self.ceph.ioctx['images'])) - before))
+        self.assertEqual(image_id, seen[0])
+        return seen
+
+    def reset_if_uploading(self, vol_id):
+        """Reset a volume a crash left 'uploading', as an operator does.
+
+        Cinder does not clean up an upload cut short by a crash.
+        """
+        if self.cinder.volumes.get(vol_id).status == 'uploading':
+            run('cinder', 'reset-state', '--state', 'available', vol_id,
+                openrc='admin-openrc')
+        self.wait_volume(vol_id, 'available')
 
     def volume_sha512(self, vol_id):
         """What Glance's os_hash_value must be for an image of the volume."""

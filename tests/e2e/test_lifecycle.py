@@ -22,7 +22,6 @@ computes by reading the clone through its rbd store.
 import concurrent.futures
 import glob
 import os
-import time
 
 import rbd
 import testtools
@@ -122,25 +121,12 @@ class LifecycleTestCase(base.E2ETestCase):
         vol = self.create_volume('e2e-crash')
         self.write_volume(vol['id'])
         sha512 = self.volume_sha512(vol['id'])
-        before = set(rbd.RBD().list(self.ceph.ioctx['images']))
 
-        image_id = self.upload_async(vol['id'], 'e2e-crash-image')
         # Freeze cinder-volume as soon as the clone exists while the
         # journal holds the upload: it is between its clone and Glance
         # serving it.
-        deadline = time.monotonic() + 60
-        frozen = marks = None
-        while time.monotonic() < deadline:
-            if image_id in set(rbd.RBD().list(self.ceph.ioctx['images'])):
-                marks = self.ceph.journal().get(image_id)
-                if marks and marks['state'] == 'pending':
-                    base.freeze_cinder_volume()
-                    frozen = True
-                    break
-            time.sleep(0.005)
-        self.assertIsNotNone(frozen, 'never saw the pending clone (images '
-                             'now: %s)' % (set(rbd.RBD().list(
-                                 self.ceph.ioctx['images'])) - before))
+        image_id, marks, _ = self.freeze_upload_at(
+            vol['id'], 'e2e-crash-image', 'pending')
         base.crash_cinder_volume()
         self.addCleanup(base.restart_cinder_volume)
         crashed = self.ceph.inventory()
@@ -153,9 +139,7 @@ class LifecycleTestCase(base.E2ETestCase):
         # the clone goes unless Glance had already taken it. The volume
         # stays 'uploading', as upstream leaves it after a crash: the
         # operator resets it.
-        base.run('cinder', 'reset-state', '--state', 'available',
-                 vol['id'], openrc='admin-openrc')
-        self.wait_volume(vol['id'], 'available')
+        self.reset_if_uploading(vol['id'])
 
         def settled():
             status = self.glance.images.get(image_id)['status']
@@ -178,17 +162,15 @@ class LifecycleTestCase(base.E2ETestCase):
         vol = self.create_volume('e2e-flatten', volume_type='clone-flatten')
         self.write_volume(vol['id'], size=1024 * base.MiB)
         sha512 = self.volume_sha512(vol['id'])
-        image_id = self.upload(vol['id'], 'e2e-flatten-image')['id']
-        # The upload returned as a clone: crash while the flatten runs.
-        base.freeze_cinder_volume()
-        record = self.ceph.journal().get(image_id)
-        parent = self.ceph.parent('images', image_id)
+        # Crash while the flatten is owed (journal state 'flatten'): Glance
+        # serves the clone and the flatten runs or is about to.
+        image_id, record, parent = self.freeze_upload_at(
+            vol['id'], 'e2e-flatten-image', 'flatten')
         base.crash_cinder_volume()
         self.addCleanup(base.restart_cinder_volume)
-        self.assertEqual('flatten', (record or {}).get('state'),
-                         'the flatten finished before the crash')
         self.assertIsNotNone(parent)
         base.restart_cinder_volume()
+        self.reset_if_uploading(vol['id'])
 
         # The restarted collector finds the flatten owed in the journal.
         # If the crash interrupted it (the dead writer still holds the

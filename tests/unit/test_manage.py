@@ -357,6 +357,50 @@ class LeakCheckTestCase(testtools.TestCase):
         self.assertEqual('leak-check: RuntimeError: boom\n', err.getvalue())
         self.assertEqual('', out.getvalue())
 
+    def _settle(self, looks, settle):
+        """run() with --settle over ``looks``, one per check.
+
+        A fake clock: each sleep moves it on by its argument.
+        """
+        now = [0.0]
+
+        def sleep(seconds):
+            now[0] += seconds
+        out, err = io.StringIO(), io.StringIO()
+        with mock.patch.object(leak_check, 'check',
+                               side_effect=looks) as check:
+            code = leak_check.run('/c', 'admin', None, 'v', 'i', False,
+                                  out=out, err=err, settle=settle,
+                                  sleep=sleep, clock=lambda: now[0])
+        return code, out.getvalue(), check.call_count, now[0]
+
+    def test_settle_reports_nothing_once_the_collector_swept(self):
+        hidden = [('deleted-volume-unneeded', 'v/volume-x.deleted')]
+        code, out, looks, waited = self._settle(
+            [(hidden, set(), 3), (hidden, set(), 3), ([], set(), 2)], 60)
+        self.assertEqual(leak_check.EXIT_CLEAN, code)
+        self.assertEqual('0 leak(s) among 2 RBD image(s)\n', out)
+        self.assertEqual(3, looks)
+        self.assertEqual(2 * leak_check.SETTLE_INTERVAL, waited)
+
+    def test_settle_reports_what_stays(self):
+        hidden = [('deleted-volume-unneeded', 'v/volume-x.deleted')]
+        code, out, looks, waited = self._settle(
+            [(hidden, set(), 3)] * 10, 12)
+        self.assertEqual(leak_check.EXIT_LEAKS, code)
+        self.assertEqual(['LEAK deleted-volume-unneeded  v/volume-x.deleted',
+                          '1 leak(s) among 3 RBD image(s) after 12 s of '
+                          'settling'], out.splitlines())
+        # 0, 5, 10, 15: the look at 15 s is past the 12 s.
+        self.assertEqual(4, looks)
+        self.assertEqual(15, waited)
+
+    def test_no_settle_looks_once(self):
+        code, out, looks, waited = self._settle(
+            [([('trash', 'v/trash/1 (x)')], set(), 1), ([], set(), 1)], 0)
+        self.assertEqual(leak_check.EXIT_LEAKS, code)
+        self.assertEqual((1, 0), (looks, waited))
+
     def test_credentials_from_openrc_or_environment(self):
         with tempfile.NamedTemporaryFile('w') as f:
             f.write("# admin\nexport OS_USERNAME=admin\n"
@@ -370,7 +414,7 @@ class LeakCheckTestCase(testtools.TestCase):
     def test_cmd_takes_defaults_from_the_backend(self):
         args = mock.Mock(ceph_conf=None, id=None, volumes_pool=None,
                          images_pool=None, openrc='/o', json=False,
-                         backend='ceph')
+                         backend='ceph', settle=0)
         config = mock.Mock(rbd_ceph_conf='/etc/ceph/x.conf',
                            rbd_user='cinder', rbd_pool='vols')
         with mock.patch.object(manage, 'backend_configuration',
@@ -378,16 +422,16 @@ class LeakCheckTestCase(testtools.TestCase):
                 mock.patch.object(leak_check, 'run', return_value=0) as run:
             self.assertEqual(0, manage.cmd_leak_check(args))
         run.assert_called_once_with('/etc/ceph/x.conf', 'cinder', '/o',
-                                    'vols', 'images', False)
+                                    'vols', 'images', False, settle=0)
 
     def test_cmd_builtin_defaults(self):
         args = mock.Mock(ceph_conf=None, id=None, volumes_pool=None,
                          images_pool=None, openrc=None, json=True,
-                         backend=None)
+                         backend=None, settle=30)
         with mock.patch.object(leak_check, 'run', return_value=1) as run:
             self.assertEqual(1, manage.cmd_leak_check(args))
         run.assert_called_once_with('/etc/ceph/ceph.conf', 'admin', None,
-                                    'volumes', 'images', True)
+                                    'volumes', 'images', True, settle=30)
 
 
 class LeakCheckToolTestCase(testtools.TestCase):
@@ -406,7 +450,7 @@ class LeakCheckToolTestCase(testtools.TestCase):
         proc, _cloud = self.run_tool('--help')
         self.assertEqual(0, proc.returncode, proc.stderr)
         for flag in ('--ceph-conf', '--id', '--openrc', '--volumes-pool',
-                     '--images-pool', '--json'):
+                     '--images-pool', '--settle', '--json'):
             self.assertIn(flag, proc.stdout)
         self.assertNotIn('--backend', proc.stdout)
 
