@@ -147,14 +147,9 @@ class ActiveActiveTestCase(base.E2ETestCase):
                   'a') as f:
             f.write(text + '\n')
 
-    def records_of(self, host, volumes):
-        """Journal records of uploads of ``volumes`` (ids) ``host`` owns.
-
-        By volume, so that an upload counts before its CLI returns.
-        """
-        names = {'volume-%s' % v for v in volumes}
+    def records_of(self, host, images):
         return {i: r for i, r in self.ceph.journal().items()
-                if r['volume'] in names and r['host'].split('@')[0] == host}
+                if i in images and r['host'].split('@')[0] == host}
 
     def assert_image_outcome(self, uploads, image_id, outcomes,
                              download=False):
@@ -270,7 +265,7 @@ class ActiveActiveTestCase(base.E2ETestCase):
         def victim_owns(state, timeout):
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                owned = self.records_of(victim, uploads.volumes)
+                owned = self.records_of(victim, uploads.images)
                 if state in {r['state'] for r in owned.values()}:
                     return owned
                 time.sleep(0.02)
